@@ -1,0 +1,16 @@
+use async_trait::async_trait;
+
+use crate::domain::{Order, OrderId};
+
+#[derive(Debug, thiserror::Error)]
+#[error("the cache is unavailable: {0}")]
+pub struct CacheError(pub String);
+
+/// A read-through copy of orders. Losing it loses nothing: the store is the truth.
+#[async_trait]
+pub trait OrderCache: Send + Sync {
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError>;
+    async fn put(&self, order: &Order) -> Result<(), CacheError>;
+    async fn invalidate(&self, id: OrderId) -> Result<(), CacheError>;
+    async fn ping(&self) -> Result<(), CacheError>;
+}

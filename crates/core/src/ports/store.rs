@@ -1,0 +1,193 @@
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{
+    IdempotencyKey, Order, OrderId, OrderStatus, PasswordHash, Product, ProductId,
+    RequestFingerprint, StatusTransition, TokenFamilyId, TokenHash, User, UserId,
+};
+
+/// A store failure that is not a business outcome: the caller can only report it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or timed out; nothing was written.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value no longer parses into its domain type.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: PasswordHash,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Ok(false)` when the (case-insensitive) email is already registered.
+    async fn insert_user(&self, record: &UserRecord) -> Result<bool, StoreError>;
+    async fn user_by_email(&self, normalized_email: &str)
+    -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub hash: TokenHash,
+    pub family: TokenFamilyId,
+    pub user_id: UserId,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What presenting a refresh token for rotation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now dead and its replacement is stored in the same family.
+    Rotated {
+        user_id: UserId,
+        family: TokenFamilyId,
+    },
+    /// The token had already been rotated: treated as theft, its whole family is revoked.
+    Reused { family: TokenFamilyId },
+    /// Unknown, expired or revoked.
+    Rejected,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Atomically retires `presented` and stores `next` (same user and family) if `presented`
+    /// is live at `now`.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        next_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes the family `presented` belongs to; `Ok(false)` if no such token exists.
+    async fn revoke_token_family(
+        &self,
+        presented: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertSummary {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+#[async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// Inserts or replaces each product (name, price and stock) by id.
+    async fn upsert_products(&self, products: &[Product]) -> Result<UpsertSummary, StoreError>;
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError>;
+    /// Products in id order, starting after `after`.
+    async fn list_products(
+        &self,
+        after: Option<&ProductId>,
+        limit: u32,
+    ) -> Result<Vec<Product>, StoreError>;
+}
+
+/// An `Idempotency-Key` claimed by the placement it accompanies.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub key: IdempotencyKey,
+    pub fingerprint: RequestFingerprint,
+    /// A stored claim older than this has expired and is replaced.
+    pub expired_before: OffsetDateTime,
+}
+
+/// The response a key produced the first time: its HTTP status and the order as returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentReplay {
+    pub fingerprint: RequestFingerprint,
+    pub status: u16,
+    pub order: Order,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    pub product_id: ProductId,
+    pub requested: u32,
+    pub available: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Stock reserved for every line; order, outbox entry and idempotency claim written.
+    Placed(Order),
+    /// Nothing written: these lines could not be reserved.
+    Insufficient(Vec<Shortage>),
+    /// Nothing written: a line's product is gone or its price changed since it was read.
+    CatalogChanged,
+    /// Nothing written: the key was already used (the caller compares fingerprints).
+    KeyAlreadyUsed(IdempotentReplay),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transitioned {
+    /// Applied: the order as it now is.
+    Applied(Order),
+    /// Not applied: the order is no longer in the transition's `from` status (it is as given),
+    /// or it does not exist.
+    Conflict(Option<Order>),
+}
+
+/// A message waiting in the transactional outbox for the relay to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub order_id: OrderId,
+    pub payload: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// In ONE transaction: reserves every line's stock (only if enough is free and the price
+    /// is still the line's), inserts the order and its outbox entry, and records the claim.
+    async fn place_order(
+        &self,
+        order: &Order,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Placement, StoreError>;
+    async fn idempotent_replay(
+        &self,
+        user_id: UserId,
+        key: &IdempotencyKey,
+        expired_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentReplay>, StoreError>;
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// The user's orders newest first, those older than `before` only when given.
+    async fn list_orders(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
+    /// Compare-and-set: applies `transition` only if the order is in its `from` status,
+    /// releasing the reserved stock in the same transaction when the new status does.
+    async fn transition_order(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+    ) -> Result<Transitioned, StoreError>;
+    /// Outbox entries not yet published, oldest first.
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+}
+
+/// Everything the application keeps, behind one handle.
+#[async_trait]
+pub trait Store: UserStore + RefreshTokenStore + InventoryStore + OrderStore {
+    /// Cheap round trip proving the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,10 @@
+//! The application's operations, written against the ports only.
+mod auth;
+mod inventory;
+mod orders;
+mod page;
+
+pub use auth::{AuthError, AuthService, Registration, Session};
+pub use inventory::{InventoryError, InventoryService};
+pub use orders::{CacheStatus, OrderError, OrderService, PlacedOrder};
+pub use page::Page;

@@ -1,0 +1,273 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{
+    Cursor, FieldError, IdempotencyKey, Order, OrderId, OrderLine, OrderRequest, OrderStatus,
+    PageLimit, PricingError, Product, ProductId, RequestFingerprint, UserId,
+};
+use crate::ports::{
+    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, Store, StoreError, Transitioned,
+};
+
+use super::Page;
+
+/// How long an `Idempotency-Key` keeps its first response.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// Placement re-reads prices when the catalog changes under it, this many times at most.
+const PLACEMENT_ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<FieldError>),
+    #[error("no such order")]
+    NotFound,
+    #[error("the order is {0} and can no longer be cancelled")]
+    NotCancellable(OrderStatus),
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("the catalog kept changing while the order was placed")]
+    CatalogBusy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedOrder {
+    pub order: Order,
+    /// True when this is the stored first response to the same idempotent request.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+}
+
+impl CacheStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+        }
+    }
+}
+
+pub struct OrderService {
+    store: Arc<dyn Store>,
+    cache: Arc<dyn OrderCache>,
+}
+
+impl OrderService {
+    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn OrderCache>) -> Self {
+        Self { store, cache }
+    }
+
+    pub async fn place(
+        &self,
+        user_id: UserId,
+        request: OrderRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<PlacedOrder, OrderError> {
+        let now = crate::domain::now();
+        let claim = key.map(|key| IdempotencyClaim {
+            key,
+            fingerprint: RequestFingerprint::of_order_request(&request),
+            expired_before: now - IDEMPOTENCY_WINDOW,
+        });
+        if let Some(claim) = &claim {
+            let earlier = self
+                .store
+                .idempotent_replay(user_id, &claim.key, claim.expired_before)
+                .await?;
+            if let Some(earlier) = earlier {
+                return replay(earlier, claim);
+            }
+        }
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            let order = self.price(user_id, &request, now).await?;
+            match self.store.place_order(&order, claim.as_ref()).await? {
+                Placement::Placed(order) => {
+                    tracing::info!(order_id = %order.id, total = %order.total, "order placed");
+                    return Ok(PlacedOrder {
+                        order,
+                        replayed: false,
+                    });
+                }
+                Placement::Insufficient(shortages) => {
+                    let errors = shortages
+                        .iter()
+                        .map(|s| {
+                            FieldError::new(
+                                format!("items[{}].quantity", line_index(&request, &s.product_id)),
+                                format!("requested {}, available {}", s.requested, s.available),
+                            )
+                        })
+                        .collect();
+                    return Err(OrderError::InsufficientStock(errors));
+                }
+                Placement::KeyAlreadyUsed(earlier) => {
+                    let claim = claim.as_ref().ok_or_else(|| {
+                        StoreError::Corrupt("key conflict reported without a key".into())
+                    })?;
+                    return replay(earlier, claim);
+                }
+                Placement::CatalogChanged => continue,
+            }
+        }
+        Err(OrderError::CatalogBusy)
+    }
+
+    /// Prices the request from the inventory: the client's prices are never used.
+    async fn price(
+        &self,
+        user_id: UserId,
+        request: &OrderRequest,
+        now: OffsetDateTime,
+    ) -> Result<Order, OrderError> {
+        let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id.clone()).collect();
+        let products: HashMap<ProductId, Product> = self
+            .store
+            .products_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut unknown = Vec::new();
+        let mut lines = Vec::with_capacity(request.lines.len());
+        for line in &request.lines {
+            match products.get(&line.product_id) {
+                Some(product) => lines.push(OrderLine {
+                    product_id: product.id.clone(),
+                    name: product.name.clone(),
+                    quantity: line.quantity,
+                    unit_price: product.unit_price,
+                }),
+                None => unknown.push(FieldError::new(
+                    format!("items[{}].productId", line.index),
+                    format!("unknown product {}", line.product_id),
+                )),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(OrderError::Invalid(unknown));
+        }
+        let order = Order::place(user_id, lines, now).map_err(|e| {
+            let field = match e {
+                PricingError::Overflow => "totalAmount",
+                PricingError::NoLines | PricingError::MixedCurrencies => "items",
+            };
+            OrderError::Invalid(vec![FieldError::new(field, e.to_string())])
+        })?;
+        if let Some(expected) = request.expected_total {
+            if expected != order.total.minor() {
+                return Err(OrderError::Invalid(vec![FieldError::new(
+                    "totalAmount",
+                    format!(
+                        "is {expected} but the order comes to {} ({})",
+                        order.total.minor(),
+                        order.total
+                    ),
+                )]));
+            }
+        }
+        Ok(order)
+    }
+
+    /// Cache-aside read. Another user's order is reported as not found.
+    pub async fn get(
+        &self,
+        user_id: UserId,
+        id: OrderId,
+    ) -> Result<(Order, CacheStatus), OrderError> {
+        match self.cache.get(id).await {
+            Ok(Some(order)) if order.user_id == user_id => return Ok((order, CacheStatus::Hit)),
+            Ok(Some(_)) => return Err(OrderError::NotFound),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "order cache read failed; reading the store"),
+        }
+        let order = self
+            .store
+            .order(id)
+            .await?
+            .filter(|o| o.user_id == user_id)
+            .ok_or(OrderError::NotFound)?;
+        if let Err(e) = self.cache.put(&order).await {
+            tracing::warn!(error = %e, "order cache write failed");
+        }
+        Ok((order, CacheStatus::Miss))
+    }
+
+    pub async fn list(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        cursor: Option<&Cursor>,
+        limit: PageLimit,
+    ) -> Result<Page<Order>, OrderError> {
+        let before = cursor
+            .map(|c| OrderId::parse(c.key()))
+            .transpose()
+            .map_err(|_| OrderError::Invalid(vec![FieldError::new("cursor", "is not valid")]))?;
+        let items = self
+            .store
+            .list_orders(user_id, status, before, limit.get() + 1)
+            .await?;
+        Ok(Page::from_overfetch(items, limit.get(), |o| {
+            o.id.to_string()
+        }))
+    }
+
+    pub async fn cancel(&self, user_id: UserId, id: OrderId) -> Result<Order, OrderError> {
+        let order = self
+            .store
+            .order(id)
+            .await?
+            .filter(|o| o.user_id == user_id)
+            .ok_or(OrderError::NotFound)?;
+        let transition = order
+            .transition(
+                OrderStatus::Cancelled,
+                Some("cancelled by the customer".into()),
+                crate::domain::now(),
+            )
+            .map_err(|e| OrderError::NotCancellable(e.from))?;
+        match self.store.transition_order(id, &transition).await? {
+            Transitioned::Applied(order) => {
+                if let Err(e) = self.cache.invalidate(id).await {
+                    tracing::warn!(error = %e, "order cache invalidation failed");
+                }
+                tracing::info!(order_id = %id, "order cancelled");
+                Ok(order)
+            }
+            Transitioned::Conflict(Some(current)) => {
+                Err(OrderError::NotCancellable(current.status))
+            }
+            Transitioned::Conflict(None) => Err(OrderError::NotFound),
+        }
+    }
+}
+
+fn replay(earlier: IdempotentReplay, claim: &IdempotencyClaim) -> Result<PlacedOrder, OrderError> {
+    if earlier.fingerprint != claim.fingerprint {
+        return Err(OrderError::IdempotencyKeyReused);
+    }
+    Ok(PlacedOrder {
+        order: earlier.order,
+        replayed: true,
+    })
+}
+
+fn line_index(request: &OrderRequest, product_id: &ProductId) -> usize {
+    request
+        .lines
+        .iter()
+        .find(|l| &l.product_id == product_id)
+        .map_or(0, |l| l.index)
+}

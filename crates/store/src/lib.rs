@@ -1,0 +1,6 @@
+//! Store adapters: the embedded SQLite store (the default, nothing to install).
+#![forbid(unsafe_code)]
+
+pub mod sqlite;
+
+pub use sqlite::{SqliteStore, SqliteStoreError};

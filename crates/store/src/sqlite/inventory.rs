@@ -1,0 +1,100 @@
+use async_trait::async_trait;
+use orderflow_core::ports::{InventoryStore, StoreError, UpsertSummary};
+use orderflow_core::{Product, ProductId};
+use rusqlite::{OptionalExtension, params, params_from_iter};
+
+use super::SqliteStore;
+use super::connections::Outcome;
+use super::rows::{PRODUCT_COLUMNS, product};
+
+#[async_trait]
+impl InventoryStore for SqliteStore {
+    async fn upsert_products(&self, products: &[Product]) -> Result<UpsertSummary, StoreError> {
+        let products = products.to_vec();
+        self.db
+            .write(move |tx| {
+                let mut summary = UpsertSummary::default();
+                for p in &products {
+                    let existing = tx
+                        .query_row(
+                            &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
+                            [p.id.as_str()],
+                            product,
+                        )
+                        .optional()?;
+                    match existing {
+                        Some(existing) if &existing == p => {
+                            summary.unchanged += 1;
+                            continue;
+                        }
+                        Some(_) => summary.updated += 1,
+                        None => summary.created += 1,
+                    }
+                    tx.execute(
+                        "INSERT INTO products (id, name, unit_price, currency, stock)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+                           unit_price = excluded.unit_price, currency = excluded.currency,
+                           stock = excluded.stock",
+                        params![
+                            p.id.as_str(),
+                            p.name.as_str(),
+                            p.unit_price.minor(),
+                            p.unit_price.currency().as_str(),
+                            p.stock
+                        ],
+                    )?;
+                }
+                Ok(Outcome::Commit(summary))
+            })
+            .await
+    }
+
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
+                    [id],
+                    product,
+                )
+                .optional()
+            })
+            .await
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        self.db
+            .read(move |conn| {
+                let placeholders = vec!["?"; ids.len()].join(", ");
+                let mut statement = conn.prepare(&format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({placeholders})"
+                ))?;
+                let rows = statement.query_map(params_from_iter(ids.iter()), product)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn list_products(
+        &self,
+        after: Option<&ProductId>,
+        limit: u32,
+    ) -> Result<Vec<Product>, StoreError> {
+        let after = after.map(|id| id.as_str().to_owned()).unwrap_or_default();
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![after, limit], product)?;
+                rows.collect()
+            })
+            .await
+    }
+}

@@ -1,0 +1,75 @@
+//! The Store port on one SQLite file in WAL mode. All SQLite calls block, so they run on
+//! tokio's blocking pool: one writer connection (SQLite allows one writer at a time anyway)
+//! and a few readers, which WAL lets read while the writer writes.
+mod connections;
+mod inventory;
+mod orders;
+mod rows;
+mod schema;
+mod tokens;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use orderflow_core::ports::{Store, StoreError};
+
+use connections::Connections;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteStoreError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot migrate the SQLite database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the SQLite database {path} has schema version {found}, newer than this build knows ({known}); run a newer orderflow"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Connections,
+}
+
+impl SqliteStore {
+    /// The file this store keeps everything in, inside `data_dir`.
+    pub const FILE_NAME: &'static str = "orderflow.sqlite3";
+
+    /// Opens (creating and migrating as needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, SqliteStoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| SqliteStoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(Self::FILE_NAME);
+        let db = Connections::open(&path)?;
+        Ok(Self { db })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
+            .await
+            .map(|_| ())
+    }
+}

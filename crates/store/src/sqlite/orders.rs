@@ -1,0 +1,283 @@
+use async_trait::async_trait;
+use orderflow_core::ports::{
+    IdempotencyClaim, IdempotentReplay, OrderStore, OutboxEntry, Placement, Shortage, StoreError,
+    Transitioned,
+};
+use orderflow_core::{
+    IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, UserId,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::connections::Outcome;
+use super::rows::{from_millis, millis, order_from_json, order_json, parsed};
+
+/// HTTP status of a placement's first response, kept with the key.
+const CREATED: u16 = 201;
+
+#[async_trait]
+impl OrderStore for SqliteStore {
+    async fn place_order(
+        &self,
+        order: &Order,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Placement, StoreError> {
+        let order = order.clone();
+        let claim = claim.cloned();
+        self.db
+            .write(move |tx| {
+                if let Some(claim) = &claim {
+                    if let Some(earlier) = live_claim(tx, order.user_id, claim)? {
+                        return Ok(Outcome::Rollback(Placement::KeyAlreadyUsed(earlier)));
+                    }
+                }
+                let mut shortages = Vec::new();
+                for line in &order.lines {
+                    let reserved = tx.execute(
+                        "UPDATE products SET stock = stock - ?2
+                         WHERE id = ?1 AND stock >= ?2 AND unit_price = ?3 AND currency = ?4",
+                        params![
+                            line.product_id.as_str(),
+                            line.quantity.get(),
+                            line.unit_price.minor(),
+                            line.unit_price.currency().as_str()
+                        ],
+                    )?;
+                    if reserved == 1 {
+                        continue;
+                    }
+                    let current: Option<(u32, i64, String)> = tx
+                        .query_row(
+                            "SELECT stock, unit_price, currency FROM products WHERE id = ?1",
+                            [line.product_id.as_str()],
+                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                        )
+                        .optional()?;
+                    match current {
+                        Some((available, price, currency))
+                            if price == line.unit_price.minor()
+                                && currency == line.unit_price.currency().as_str() =>
+                        {
+                            shortages.push(Shortage {
+                                product_id: line.product_id.clone(),
+                                requested: line.quantity.get(),
+                                available,
+                            });
+                        }
+                        _ => return Ok(Outcome::Rollback(Placement::CatalogChanged)),
+                    }
+                }
+                if !shortages.is_empty() {
+                    return Ok(Outcome::Rollback(Placement::Insufficient(shortages)));
+                }
+                let body = order_json(&order)?;
+                tx.execute(
+                    "INSERT INTO orders (id, user_id, status, body, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        order.id.to_string(),
+                        order.user_id.to_string(),
+                        order.status.as_str(),
+                        body,
+                        millis(order.created_at),
+                        millis(order.updated_at)
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO outbox (id, order_id, payload, created_at, available_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![
+                        Uuid::now_v7().to_string(),
+                        order.id.to_string(),
+                        serde_json::json!({ "orderId": order.id }).to_string(),
+                        millis(order.created_at)
+                    ],
+                )?;
+                if let Some(claim) = &claim {
+                    tx.execute(
+                        "INSERT INTO idempotency_keys
+                           (user_id, key, fingerprint, status, order_id, response, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            order.user_id.to_string(),
+                            claim.key.as_str(),
+                            claim.fingerprint.as_str(),
+                            CREATED,
+                            order.id.to_string(),
+                            body,
+                            millis(order.created_at)
+                        ],
+                    )?;
+                }
+                Ok(Outcome::Commit(Placement::Placed(order)))
+            })
+            .await
+    }
+
+    async fn idempotent_replay(
+        &self,
+        user_id: UserId,
+        key: &IdempotencyKey,
+        expired_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentReplay>, StoreError> {
+        let key = key.as_str().to_owned();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT fingerprint, status, response FROM idempotency_keys
+                     WHERE user_id = ?1 AND key = ?2 AND created_at >= ?3",
+                    params![user_id.to_string(), key, millis(expired_before)],
+                    replay_row,
+                )
+                .optional()
+            })
+            .await
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT body FROM orders WHERE id = ?1",
+                    [id.to_string()],
+                    |row| order_from_json(0, &row.get::<_, String>(0)?),
+                )
+                .optional()
+            })
+            .await
+    }
+
+    async fn list_orders(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        // Ids are UUIDv7, whose text sorts by creation time: newest first is id descending.
+        let before = before.map_or_else(|| "~".to_owned(), |id| id.to_string());
+        let status = status.map(|s| s.as_str());
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT body FROM orders
+                     WHERE user_id = ?1 AND id < ?2 AND (?3 IS NULL OR status = ?3)
+                     ORDER BY id DESC LIMIT ?4",
+                )?;
+                let rows = statement
+                    .query_map(params![user_id.to_string(), before, status, limit], |row| {
+                        order_from_json(0, &row.get::<_, String>(0)?)
+                    })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn transition_order(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+    ) -> Result<Transitioned, StoreError> {
+        let transition = transition.clone();
+        self.db
+            .write(move |tx| {
+                let Some(mut order) = tx
+                    .query_row(
+                        "SELECT body FROM orders WHERE id = ?1",
+                        [id.to_string()],
+                        |row| order_from_json(0, &row.get::<_, String>(0)?),
+                    )
+                    .optional()?
+                else {
+                    return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
+                };
+                if order.apply(&transition).is_err() {
+                    return Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))));
+                }
+                if transition.to().releases_stock() {
+                    release_stock(tx, &order)?;
+                }
+                let changed = tx.execute(
+                    "UPDATE orders SET status = ?2, body = ?3, updated_at = ?4
+                     WHERE id = ?1 AND status = ?5",
+                    params![
+                        id.to_string(),
+                        order.status.as_str(),
+                        order_json(&order)?,
+                        millis(order.updated_at),
+                        transition.from().as_str()
+                    ],
+                )?;
+                if changed == 1 {
+                    Ok(Outcome::Commit(Transitioned::Applied(order)))
+                } else {
+                    Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))))
+                }
+            })
+            .await
+    }
+
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT id, order_id, payload, created_at FROM outbox
+                     WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
+                )?;
+                let rows = statement.query_map([limit], |row| {
+                    Ok(OutboxEntry {
+                        id: row.get(0)?,
+                        order_id: parsed(row, 1, OrderId::parse)?,
+                        payload: row.get(2)?,
+                        created_at: from_millis(3, row.get(3)?)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+}
+
+/// The stored response for the claim's key if it has not expired; an expired one is removed
+/// so the key can be claimed afresh.
+fn live_claim(
+    tx: &Transaction<'_>,
+    user_id: UserId,
+    claim: &IdempotencyClaim,
+) -> Result<Option<IdempotentReplay>, rusqlite::Error> {
+    tx.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND created_at < ?3",
+        params![
+            user_id.to_string(),
+            claim.key.as_str(),
+            millis(claim.expired_before)
+        ],
+    )?;
+    tx.query_row(
+        "SELECT fingerprint, status, response FROM idempotency_keys
+         WHERE user_id = ?1 AND key = ?2",
+        params![user_id.to_string(), claim.key.as_str()],
+        replay_row,
+    )
+    .optional()
+}
+
+fn replay_row(row: &rusqlite::Row<'_>) -> Result<IdempotentReplay, rusqlite::Error> {
+    Ok(IdempotentReplay {
+        fingerprint: RequestFingerprint::from_stored(row.get(0)?),
+        status: row.get(1)?,
+        order: order_from_json(2, &row.get::<_, String>(2)?)?,
+    })
+}
+
+fn release_stock(tx: &Transaction<'_>, order: &Order) -> Result<(), rusqlite::Error> {
+    for line in &order.lines {
+        tx.execute(
+            "UPDATE products SET stock = stock + ?2 WHERE id = ?1",
+            params![line.product_id.as_str(), line.quantity.get()],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Store contract tests: plain async functions over `&dyn Store`, instantiated per adapter by
+//! [`store_contract_tests!`].
+mod idempotency;
+mod inventory;
+mod orders;
+mod tokens;
+mod users;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use orderflow_core::ports::{Store, UserRecord};
+use orderflow_core::{
+    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
+    Quantity, User, UserId, UserName,
+};
+
+/// A fresh, empty store and whatever keeps it alive (a temporary directory, a database).
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _keep_alive: Box<dyn Any + Send>,
+}
+
+impl Fixture {
+    pub fn new(store: Arc<dyn Store>, keep_alive: impl Any + Send) -> Self {
+        Self {
+            store,
+            _keep_alive: Box::new(keep_alive),
+        }
+    }
+}
+
+pub use idempotency::*;
+pub use inventory::*;
+pub use orders::*;
+pub use tokens::*;
+pub use users::*;
+
+/// Expands to one `#[tokio::test]` per contract test, each on a fresh store from `$fresh`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($fresh:path) => {
+        $crate::store_contract_tests!(@each $fresh;
+            email_is_unique_case_insensitively,
+            users_are_found_by_id_and_email,
+            refresh_tokens_rotate_and_reuse_revokes_the_family,
+            expired_refresh_tokens_are_rejected,
+            revoking_a_family_kills_every_token_in_it,
+            upserts_report_created_updated_unchanged,
+            products_list_in_id_order_from_a_cursor,
+            placement_reserves_stock_and_writes_order_and_outbox,
+            reservation_is_all_lines_or_none,
+            changed_prices_write_nothing,
+            fifty_concurrent_placements_never_oversell,
+            status_changes_are_compare_and_set,
+            cancelling_and_failing_release_stock,
+            orders_list_newest_first_by_cursor,
+            idempotency_keys_replay_the_first_response,
+            expired_idempotency_keys_can_be_claimed_again,
+        );
+    };
+    (@each $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = $fresh().await;
+                $crate::contract::$name(fixture.store.as_ref()).await;
+            }
+        )*
+    };
+}
+
+pub fn now() -> time::OffsetDateTime {
+    orderflow_core::now()
+}
+
+pub async fn given_user(store: &dyn Store, email: &str) -> UserId {
+    let user = User {
+        id: UserId::generate(),
+        name: UserName::parse("Test User").unwrap(),
+        email: Email::parse(email).unwrap(),
+        created_at: now(),
+    };
+    let inserted = store
+        .insert_user(&UserRecord {
+            user: user.clone(),
+            password_hash: PasswordHash::from_phc(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            ),
+        })
+        .await
+        .unwrap();
+    assert!(inserted);
+    user.id
+}
+
+pub fn product(id: &str, price: i64, stock: u32) -> Product {
+    Product {
+        id: ProductId::parse(id).unwrap(),
+        name: ProductName::parse(&format!("Product {id}")).unwrap(),
+        unit_price: Money::new(price, Currency::USD).unwrap(),
+        stock,
+    }
+}
+
+pub async fn given_products(store: &dyn Store, products: &[Product]) {
+    store.upsert_products(products).await.unwrap();
+}
+
+/// A PENDING order of `lines` (product, quantity), priced from `products`.
+pub fn order_of(user: UserId, products: &[Product], lines: &[(&str, i64)]) -> Order {
+    let lines = lines
+        .iter()
+        .map(|(id, quantity)| {
+            let p = products.iter().find(|p| p.id.as_str() == *id).unwrap();
+            OrderLine {
+                product_id: p.id.clone(),
+                name: p.name.clone(),
+                quantity: Quantity::parse(*quantity).unwrap(),
+                unit_price: p.unit_price,
+            }
+        })
+        .collect();
+    Order::place(user, lines, now()).unwrap()
+}
+
+pub async fn stock_of(store: &dyn Store, id: &str) -> u32 {
+    store
+        .product(&ProductId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .stock
+}
