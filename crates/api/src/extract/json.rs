@@ -1,0 +1,71 @@
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use orderflow_core::FieldError;
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// A JSON body: 400 when it is not JSON (or not sent as JSON), 413 when too large, and 422
+/// naming the field when it is JSON of the wrong shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::bad_request(
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let BodyBytes(bytes) = BodyBytes::from_request(request, state).await?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Problem::bad_request(format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { "body".to_owned() } else { path };
+                Problem::invalid(vec![FieldError::new(field, e.into_inner().to_string())])
+            })
+    }
+}
+
+/// The raw body, within the body limit (413 beyond it).
+pub struct BodyBytes(pub Bytes);
+
+impl FromRequest<AppState> for BodyBytes {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.settings.body_limit_bytes;
+        Bytes::from_request(request, state)
+            .await
+            .map(BodyBytes)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large(limit)
+                } else {
+                    Problem::bad_request("the body could not be read")
+                }
+            })
+    }
+}

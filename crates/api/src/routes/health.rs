@@ -1,0 +1,49 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::dto::{Health, Readiness};
+use crate::state::AppState;
+
+/// A dependency that has not answered within this is reported down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness: the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is running", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: every configured dependency answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answers", body = Readiness),
+        (status = 503, description = "A dependency is down", body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (store, cache) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.cache.ping()),
+    );
+    let verdict = |ok: bool| if ok { "ok" } else { "down" };
+    let checks = BTreeMap::from([
+        ("store", verdict(matches!(store, Ok(Ok(()))))),
+        ("cache", verdict(matches!(cache, Ok(Ok(()))))),
+    ]);
+    let ready = checks.values().all(|v| *v == "ok");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: if ready { "ok" } else { "unavailable" },
+            checks,
+        }),
+    )
+}

@@ -1,0 +1,55 @@
+pub(crate) mod auth;
+pub(crate) mod health;
+pub(crate) mod inventory;
+pub(crate) mod orders;
+mod paging;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::openapi::serve_openapi;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit_bytes;
+    Router::new()
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/inventory", get(inventory::list))
+        .route("/api/inventory/{product_id}", get(inventory::get))
+        .route("/api/orders", post(orders::place).get(orders::list))
+        .route("/api/orders/{id}", get(orders::get))
+        .route("/api/orders/{id}/cancel", post(orders::cancel))
+        .route("/api/openapi.json", get(serve_openapi))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::internal(&"a request handler panicked").into_response_owned()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such resource")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+    )
+    .detail("this resource does not support that method")
+}

@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Request limits per client: how many in one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per client IP, for each of register, login and refresh.
+    pub per_ip: RateLimit,
+    /// Failed logins per email.
+    pub failed_logins_per_email: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: RateLimit {
+                limit: 30,
+                window: Duration::from_secs(60),
+            },
+            failed_logins_per_email: RateLimit {
+                limit: 10,
+                window: Duration::from_secs(15 * 60),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` is believed (the ingress, a load balancer).
+    pub trusted_proxies: Vec<IpNet>,
+    pub body_limit_bytes: usize,
+    pub refresh_token_ttl: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            body_limit_bytes: 64 * 1024,
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}

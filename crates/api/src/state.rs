@@ -1,0 +1,49 @@
+use std::sync::Arc;
+
+use orderflow_core::ports::{AccessTokens, OrderCache, PasswordHasher, RateLimiter, Store};
+use orderflow_core::usecases::{AuthService, InventoryService, OrderService};
+
+use crate::ApiSettings;
+
+/// The adapters the API runs on, chosen by the binary.
+pub struct Dependencies {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn OrderCache>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub password_hasher: Arc<dyn PasswordHasher>,
+    pub access_tokens: Arc<dyn AccessTokens>,
+}
+
+/// What every handler can reach: the use cases, built once.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) auth: Arc<AuthService>,
+    pub(crate) orders: Arc<OrderService>,
+    pub(crate) inventory: Arc<InventoryService>,
+    pub(crate) rate_limiter: Arc<dyn RateLimiter>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) cache: Arc<dyn OrderCache>,
+    pub(crate) settings: Arc<ApiSettings>,
+}
+
+impl AppState {
+    pub fn new(deps: Dependencies, settings: ApiSettings) -> Self {
+        Self {
+            auth: Arc::new(AuthService::new(
+                Arc::clone(&deps.store),
+                deps.password_hasher,
+                deps.access_tokens,
+                settings.refresh_token_ttl,
+            )),
+            orders: Arc::new(OrderService::new(
+                Arc::clone(&deps.store),
+                Arc::clone(&deps.cache),
+            )),
+            inventory: Arc::new(InventoryService::new(Arc::clone(&deps.store))),
+            rate_limiter: deps.rate_limiter,
+            store: deps.store,
+            cache: deps.cache,
+            settings: Arc::new(settings),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Configuration: flags, environment variables (with the Node services' names as aliases) and
+//! `.env`, validated all at once so every problem is reported together, by variable name.
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+use orderflow_api::ApiSettings;
+use orderflow_api::auth::JwtSecret;
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST")]
+    pub host: Option<String>,
+    /// Port to listen on (default 8080; 0 picks a free one).
+    #[arg(long, env = "PORT")]
+    pub port: Option<String>,
+    /// Where the embedded store, its queue and generated secrets live (default ./data).
+    #[arg(long, env = "DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HS256 secret for access tokens, at least 32 bytes (alias JWT_PRIVATE_KEY). Generated
+    /// and kept in DATA_DIR when unset.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime, e.g. 900, 900s, 15m (alias JWT_EXPIRES_IN).
+    #[arg(long, env = "ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<String>,
+    /// Refresh token lifetime, e.g. 7d (alias JWT_REFRESH_EXPIRES_IN).
+    #[arg(long, env = "REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<String>,
+    /// Requests a minute per client IP to each of register, login and refresh (default 30).
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE")]
+    pub auth_rate_limit_per_minute: Option<String>,
+    /// Failed logins per email in 15 minutes before 429 (default 10).
+    #[arg(long, env = "LOGIN_FAILURE_LIMIT")]
+    pub login_failure_limit: Option<String>,
+    /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is trusted.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Largest accepted request body in bytes (default 65536).
+    #[arg(long, env = "BODY_LIMIT_BYTES")]
+    pub body_limit_bytes: Option<String>,
+    /// How long a cached order lives, e.g. 600s (default 10m).
+    #[arg(long, env = "CACHE_TTL")]
+    pub cache_ttl: Option<String>,
+    /// Most orders the in-process cache holds (default 100000).
+    #[arg(long, env = "CACHE_MAX_ENTRIES")]
+    pub cache_max_entries: Option<String>,
+    /// Seed a demo catalog when the inventory is empty (default true).
+    #[arg(long, env = "SEED_DEMO_CATALOG")]
+    pub seed_demo_catalog: Option<String>,
+    /// Log format: pretty or json (default pretty).
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None`: use (or create) the secret kept in `data_dir`.
+    pub jwt_secret: Option<JwtSecret>,
+    pub access_token_ttl: Duration,
+    pub api: ApiSettings,
+    pub cache_ttl: Duration,
+    pub cache_max_entries: u64,
+    pub seed_demo_catalog: bool,
+    pub log_format: LogFormat,
+}
+
+/// Backends that later versions select by these variables; this one must not silently ignore
+/// a user who asked for them.
+const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
+    ("MONGO_URI", "MongoDB"),
+    ("REDIS_URL", "Redis"),
+    ("REDIS_HOST", "Redis"),
+    ("SQS_QUEUE_URL", "AWS SQS"),
+    ("AWS_SQS_QUEUE_URL", "AWS SQS"),
+    ("SES_SENDER_EMAIL", "AWS SES"),
+    ("AWS_SES_SENDER_EMAIL", "AWS SES"),
+    ("SES_EMAIL", "AWS SES"),
+];
+
+impl Settings {
+    /// From parsed flags, with aliases and unsupported variables looked up in the process
+    /// environment.
+    pub fn load(args: &ServeArgs) -> Result<Self, Vec<String>> {
+        Self::load_from(args, |name| std::env::var(name).ok())
+    }
+
+    pub fn load_from(
+        args: &ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let either = |value: &Option<String>, alias: &str| {
+            value
+                .clone()
+                .or_else(|| env(alias))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let mut check = |name: &str, result: Result<(), String>| {
+            if let Err(message) = result {
+                problems.push(format!("{name}: {message}"));
+            }
+        };
+
+        let mut host = IpAddr::from([0, 0, 0, 0]);
+        if let Some(raw) = &args.host {
+            check(
+                "HOST",
+                raw.trim()
+                    .parse()
+                    .map(|ip| host = ip)
+                    .map_err(|_| format!("{raw:?} is not an IP address")),
+            );
+        }
+        let mut port = 8080u16;
+        if let Some(raw) = &args.port {
+            check(
+                "PORT",
+                raw.trim()
+                    .parse()
+                    .map(|p| port = p)
+                    .map_err(|_| format!("{raw:?} is not a port number (0-65535)")),
+            );
+        }
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data"));
+
+        let mut jwt_secret = None;
+        if let Some(raw) = either(&args.jwt_secret, "JWT_PRIVATE_KEY") {
+            check(
+                "JWT_SECRET",
+                JwtSecret::new(raw.into_bytes())
+                    .map(|s| jwt_secret = Some(s))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        let mut access_token_ttl = Duration::from_secs(15 * 60);
+        if let Some(raw) = either(&args.access_token_ttl, "JWT_EXPIRES_IN") {
+            check(
+                "ACCESS_TOKEN_TTL",
+                parse_duration(&raw).map(|d| access_token_ttl = d),
+            );
+        }
+        let mut api = ApiSettings::default();
+        if let Some(raw) = either(&args.refresh_token_ttl, "JWT_REFRESH_EXPIRES_IN") {
+            check(
+                "REFRESH_TOKEN_TTL",
+                parse_duration(&raw).map(|d| api.refresh_token_ttl = d),
+            );
+        }
+        if let Some(raw) = &args.auth_rate_limit_per_minute {
+            check(
+                "AUTH_RATE_LIMIT_PER_MINUTE",
+                parse_positive(raw).map(|n| api.rate_limits.per_ip.limit = n),
+            );
+        }
+        if let Some(raw) = &args.login_failure_limit {
+            check(
+                "LOGIN_FAILURE_LIMIT",
+                parse_positive(raw).map(|n| api.rate_limits.failed_logins_per_email.limit = n),
+            );
+        }
+        if let Some(raw) = &args.trusted_proxies {
+            check(
+                "TRUSTED_PROXIES",
+                parse_networks(raw).map(|nets| api.trusted_proxies = nets),
+            );
+        }
+        if let Some(raw) = &args.body_limit_bytes {
+            check(
+                "BODY_LIMIT_BYTES",
+                parse_positive(raw).map(|n| api.body_limit_bytes = n as usize),
+            );
+        }
+        let mut cache_ttl = Duration::from_secs(600);
+        if let Some(raw) = &args.cache_ttl {
+            check("CACHE_TTL", parse_duration(raw).map(|d| cache_ttl = d));
+        }
+        let mut cache_max_entries = 100_000u64;
+        if let Some(raw) = &args.cache_max_entries {
+            check(
+                "CACHE_MAX_ENTRIES",
+                parse_positive(raw).map(|n| cache_max_entries = u64::from(n)),
+            );
+        }
+        let mut seed_demo_catalog = true;
+        if let Some(raw) = &args.seed_demo_catalog {
+            check(
+                "SEED_DEMO_CATALOG",
+                parse_bool(raw).map(|b| seed_demo_catalog = b),
+            );
+        }
+        let mut log_format = LogFormat::Pretty;
+        if let Some(raw) = &args.log_format {
+            check(
+                "LOG_FORMAT",
+                match raw.trim().to_ascii_lowercase().as_str() {
+                    "json" => {
+                        log_format = LogFormat::Json;
+                        Ok(())
+                    }
+                    "pretty" | "text" => {
+                        log_format = LogFormat::Pretty;
+                        Ok(())
+                    }
+                    _ => Err(format!("{raw:?} is not one of pretty, json")),
+                },
+            );
+        }
+        for (variable, backend) in NOT_YET_SUPPORTED {
+            if env(variable).is_some_and(|v| !v.trim().is_empty()) {
+                check(
+                    variable,
+                    Err(format!(
+                        "{backend} is not supported by this version of orderflow; unset it to run on the embedded default"
+                    )),
+                );
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            listen: SocketAddr::new(host, port),
+            data_dir,
+            jwt_secret,
+            access_token_ttl,
+            api,
+            cache_ttl,
+            cache_max_entries,
+            seed_demo_catalog,
+            log_format,
+        })
+    }
+}
+
+/// `900`, `900s`, `15m`, `1h` or `7d`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && scale > 0 => Ok(Duration::from_secs(n.saturating_mul(scale))),
+        _ => Err(format!(
+            "{raw:?} is not a duration such as 900, 900s, 15m, 1h or 7d"
+        )),
+    }
+}
+
+fn parse_positive(raw: &str) -> Result<u32, String> {
+    match raw.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{raw:?} is not a positive whole number")),
+    }
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{raw:?} is not true or false")),
+    }
+}
+
+fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn nothing_configured_is_a_valid_default() {
+        let settings = Settings::load_from(&ServeArgs::default(), no_env).expect("valid");
+        assert_eq!(settings.listen.port(), 8080);
+        assert_eq!(settings.data_dir, PathBuf::from("./data"));
+        assert!(settings.jwt_secret.is_none());
+        assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(settings.api.body_limit_bytes, 65_536);
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_variable_name() {
+        let args = ServeArgs {
+            port: Some("eighty".into()),
+            jwt_secret: Some("short".into()),
+            access_token_ttl: Some("soon".into()),
+            trusted_proxies: Some("10.0.0.0/8, nonsense".into()),
+            ..ServeArgs::default()
+        };
+        let problems = Settings::load_from(&args, |name| {
+            (name == "MONGO_URI").then(|| "mongodb://db".to_owned())
+        })
+        .expect_err("invalid");
+        let named: Vec<_> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "PORT",
+                "JWT_SECRET",
+                "ACCESS_TOKEN_TTL",
+                "TRUSTED_PROXIES",
+                "MONGO_URI"
+            ]
+        );
+        assert!(
+            problems.iter().all(|p| !p.contains("short\"")),
+            "secrets are not echoed"
+        );
+    }
+
+    #[test]
+    fn node_variable_names_are_aliases() {
+        let secret = "s".repeat(40);
+        let settings = Settings::load_from(&ServeArgs::default(), |name| match name {
+            "JWT_PRIVATE_KEY" => Some(secret.clone()),
+            "JWT_EXPIRES_IN" => Some("1h".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert!(settings.jwt_secret.is_some());
+        assert_eq!(settings.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! The `orderflow` binary's library half: configuration, wiring and commands, so that tests
+//! start exactly what `main` starts.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod demo_catalog;
+pub mod jwt_secret;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;

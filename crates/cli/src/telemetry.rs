@@ -1,0 +1,17 @@
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    // Already initialised (tests start several apps in one process): keep the first.
+    let _ = result;
+}

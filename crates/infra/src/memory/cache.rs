@@ -1,0 +1,44 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+use orderflow_core::ports::{CacheError, OrderCache};
+use orderflow_core::{Order, OrderId};
+
+/// An LRU-bounded cache whose entries expire `ttl` after they were written.
+#[derive(Clone)]
+pub struct MemoryOrderCache {
+    orders: Cache<OrderId, Order>,
+}
+
+impl MemoryOrderCache {
+    pub fn new(max_entries: u64, ttl: Duration) -> Self {
+        Self {
+            orders: Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderCache for MemoryOrderCache {
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError> {
+        Ok(self.orders.get(&id))
+    }
+
+    async fn put(&self, order: &Order) -> Result<(), CacheError> {
+        self.orders.insert(order.id, order.clone());
+        Ok(())
+    }
+
+    async fn invalidate(&self, id: OrderId) -> Result<(), CacheError> {
+        self.orders.invalidate(&id);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
