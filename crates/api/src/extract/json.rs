@@ -39,6 +39,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 e.column()
             ))
         })?;
+        if !value.is_object() {
+            return Err(Problem::invalid(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {

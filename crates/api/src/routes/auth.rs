@@ -51,7 +51,7 @@ async fn per_ip(state: &AppState, route: &str, ClientIp(ip): ClientIp) -> Result
 }
 
 /// Register a new user.
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/auth/register", operation_id = "register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered", body = UserEnvelope),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -85,7 +85,7 @@ pub async fn register(
 }
 
 /// Log in with email and password.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/auth/login", operation_id = "login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; the refresh token is also set as an HttpOnly cookie", body = SessionView),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -118,7 +118,7 @@ pub async fn login(
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest,
+#[utoipa::path(post, path = "/api/auth/refresh", operation_id = "refresh", tag = "auth", request_body(content = RefreshRequest,
         description = "Optional: the refresh token may come from the refreshToken cookie instead"),
     responses(
         (status = 200, description = "Rotated: the presented refresh token is now dead", body = SessionView),
@@ -138,7 +138,7 @@ pub async fn refresh(
 }
 
 /// End the login the refresh token belongs to.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = RefreshRequest,
+#[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", tag = "auth", request_body(content = RefreshRequest,
         description = "Optional: the refresh token may come from the refreshToken cookie instead"),
     responses((status = 204, description = "Logged out; every refresh token of this login is revoked")))]
 pub async fn logout(
@@ -157,7 +157,7 @@ pub async fn logout(
 }
 
 /// The logged-in user.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/auth/me", operation_id = "me", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserEnvelope),
         (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json")))]

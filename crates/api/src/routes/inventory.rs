@@ -8,7 +8,7 @@ use crate::routes::paging::{into_result, page_params};
 use crate::state::AppState;
 
 /// List the inventory in product id order.
-#[utoipa::path(get, path = "/api/inventory", tag = "inventory", params(PageQuery),
+#[utoipa::path(get, path = "/api/inventory", operation_id = "listInventory", tag = "inventory", params(PageQuery),
     responses(
         (status = 200, description = "One page of products", body = InventoryPage),
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json")))]
@@ -25,7 +25,7 @@ pub async fn list(
 }
 
 /// One product.
-#[utoipa::path(get, path = "/api/inventory/{productId}", tag = "inventory",
+#[utoipa::path(get, path = "/api/inventory/{productId}", operation_id = "getInventoryItem", tag = "inventory",
     params(("productId" = String, Path, description = "The product's id (SKU)")),
     responses(
         (status = 200, description = "The product", body = InventoryItem),

@@ -19,7 +19,7 @@ fn order_id(raw: &str) -> Result<OrderId, Problem> {
 
 /// Place an order. Prices come from the inventory; stock for every line is reserved
 /// atomically with the order's creation.
-#[utoipa::path(post, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/orders", operation_id = "placeOrder", tag = "orders", security(("bearer" = [])),
     request_body = PlaceOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "1 to 255 characters; the same key and body within 24 h replays the first response")),
@@ -77,7 +77,7 @@ pub async fn place(
 }
 
 /// One of the caller's orders. Another user's order is 404, as if it did not exist.
-#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/orders/{id}", operation_id = "getOrder", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "The order's id")),
     responses(
         (status = 200, description = "The order", body = OrderView,
@@ -98,7 +98,7 @@ pub async fn get(
 }
 
 /// The caller's orders, newest first.
-#[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/orders", operation_id = "listOrders", tag = "orders", security(("bearer" = [])),
     params(OrderListQuery),
     responses(
         (status = 200, description = "One page of orders", body = OrderPage),
@@ -126,7 +126,7 @@ pub async fn list(
 }
 
 /// Cancel a PENDING order; its stock is released.
-#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/orders/{id}/cancel", operation_id = "cancelOrder", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "The order's id")),
     responses(
         (status = 200, description = "The order, now CANCELLED", body = OrderView),

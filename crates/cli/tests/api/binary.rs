@@ -1,0 +1,115 @@
+//! The `orderflow` executable itself, as a user runs it.
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
+
+#[tokio::test]
+async fn openapi_command_prints_the_served_document() {
+    let output = Command::new(BINARY).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let app = crate::helpers::spawn_app().await;
+    let served = app.get("/api/openapi.json", None).await.expect(200).json();
+    assert_eq!(printed, served);
+}
+
+#[test]
+fn bad_configuration_is_reported_all_at_once_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PORT", "http")
+        .env("JWT_SECRET", "too-short")
+        .env("LOG_FORMAT", "xml")
+        .env("REDIS_HOST", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for variable in ["PORT", "JWT_SECRET", "LOG_FORMAT", "REDIS_HOST"] {
+        assert!(
+            stderr.contains(&format!("  - {variable}: ")),
+            "{variable} not named in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("too-short"), "the secret is not echoed");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created on a bad configuration"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BINARY)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let inventory = loop {
+        match client.get(format!("{base}/api/inventory")).send().await {
+            Ok(response) => break response.json::<serde_json::Value>().await.unwrap(),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("serve did not come up: {e}"),
+        }
+    };
+    assert!(
+        !inventory["items"].as_array().unwrap().is_empty(),
+        "demo catalog seeded"
+    );
+
+    let data = dir.path().join("data");
+    assert!(data.join("orderflow.sqlite3").is_file());
+    let secret = data.join("jwt-secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let kept = std::fs::read_to_string(&secret).unwrap();
+    assert!(kept.trim().len() >= 32);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        kept,
+        "the secret is kept, not regenerated"
+    );
+}

@@ -1,0 +1,213 @@
+use orderflow::config::{ServeArgs, Settings};
+use orderflow_core::ports::InventoryStore;
+use orderflow_core::{Currency, Money, Product, ProductId, ProductName};
+use orderflow_store::SqliteStore;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const PASSWORD: &str = "Tr0ub4dor&3 horse staple";
+
+/// Text that must never appear in any response.
+const NEVER_IN_A_RESPONSE: &[&str] = &[
+    JWT_SECRET,
+    PASSWORD,
+    "$argon2",
+    "passwordHash",
+    "password_hash",
+    "sqlite",
+    "rusqlite",
+    "panicked",
+    "stack backtrace",
+];
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    store: SqliteStore,
+    _dir: TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and, for errors, that the body is a problem document for it.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if status >= 400 {
+            assert_eq!(
+                self.header("content-type"),
+                Some("application/problem+json"),
+                "errors are problem+json: {}",
+                self.text
+            );
+            let problem = self.json();
+            assert_eq!(problem["status"], status, "{problem}");
+            assert!(
+                problem["type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("https://orderflow.dev/problems/")
+            );
+            assert!(problem["title"].is_string());
+        }
+        self
+    }
+
+    /// The `field`s named in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = ServeArgs {
+        host: Some("127.0.0.1".into()),
+        port: Some("0".into()),
+        data_dir: Some(dir.path().to_owned()),
+        jwt_secret: Some(JWT_SECRET.into()),
+        seed_demo_catalog: Some("false".into()),
+        ..ServeArgs::default()
+    };
+    configure(&mut args);
+    let settings = Settings::load_from(&args, |_| None).unwrap();
+    let app = orderflow::serve::build(&settings).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://{address}"),
+        client: reqwest::Client::builder().build().unwrap(),
+        store: SqliteStore::open(dir.path()).unwrap(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        for forbidden in NEVER_IN_A_RESPONSE {
+            assert!(
+                !text.to_lowercase().contains(&forbidden.to_lowercase()),
+                "a response leaked {forbidden:?}: {}",
+                text.chars().take(500).collect::<String>()
+            );
+        }
+        Response {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.request(Method::GET, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.request(Method::POST, path).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.post(
+            "/api/auth/register",
+            None,
+            &json!({ "name": "Test User", "email": email, "password": PASSWORD }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/auth/login",
+            None,
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers `email` and logs in; returns the access token.
+    pub async fn user(&self, email: &str) -> String {
+        self.register(email).await.expect(201);
+        let session = self.login(email, PASSWORD).await.expect(200).json();
+        session["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn seed(&self, products: &[(&str, i64, u32)]) {
+        let products: Vec<Product> = products
+            .iter()
+            .map(|(id, price, stock)| Product {
+                id: ProductId::parse(id).unwrap(),
+                name: ProductName::parse(&format!("Product {id}")).unwrap(),
+                unit_price: Money::new(*price, Currency::USD).unwrap(),
+                stock: *stock,
+            })
+            .collect();
+        self.store.upsert_products(&products).await.unwrap();
+    }
+
+    pub async fn stock(&self, id: &str) -> u32 {
+        let response = self
+            .get(&format!("/api/inventory/{id}"), None)
+            .await
+            .expect(200);
+        response.json()["stock"].as_u64().unwrap() as u32
+    }
+
+    pub async fn place(&self, token: &str, items: Value) -> Response {
+        self.post("/api/orders", Some(token), &json!({ "items": items }))
+            .await
+    }
+}
