@@ -19,7 +19,7 @@ use crate::routes;
         routes::health::healthz, routes::health::readyz,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OptionalRefreshBodies),
     tags(
         (name = "auth", description = "Registration, login, token refresh and logout"),
         (name = "inventory", description = "Products and their stock"),
@@ -37,6 +37,25 @@ impl Modify for BearerAuth {
             let mut scheme = Http::new(HttpAuthScheme::Bearer);
             scheme.bearer_format = Some("JWT".to_owned());
             components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// Refresh and logout also take the token from the cookie, so their body is optional.
+struct OptionalRefreshBodies;
+
+impl Modify for OptionalRefreshBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in ["/api/auth/refresh", "/api/auth/logout"] {
+            let body = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|operation| operation.request_body.as_mut());
+            if let Some(body) = body {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API on the embedded default (SQLite in DATA_DIR; nothing to install).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -42,10 +42,10 @@ fn main() -> ExitCode {
                 }
             };
             orderflow::telemetry::init(settings.log_format);
-            if let Err(e) = dotenv {
-                if !e.not_found() {
-                    tracing::warn!(error = %e, "the .env file could not be read");
-                }
+            if let Err(e) = dotenv
+                && !e.not_found()
+            {
+                tracing::warn!(error = %e, "the .env file could not be read");
             }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,

@@ -181,8 +181,16 @@ async fn every_kind_of_bad_token_is_401() {
         URL_SAFE_NO_PAD.encode(valid_claims(now() + 600).to_string())
     );
     let good = sign(&valid_claims(now() + 600), JWT_SECRET, Algorithm::HS256);
-    let mut tampered = good.clone();
-    tampered.insert_str(good.find('.').unwrap() + 1, "e");
+    // Claims changed (another user, a longer life) under the original signature.
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_claims = json!({ "sub": "01939d2e-0000-7000-8000-000000000000", "iat": now(),
+                                "nbf": now(), "exp": now() + 86_400, "jti": "x" });
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(forged_claims.to_string()),
+        parts[2]
+    );
 
     app.get("/api/auth/me", Some(&good)).await.expect(200);
     for (name, token) in [

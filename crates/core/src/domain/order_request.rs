@@ -34,10 +34,8 @@ impl OrderRequest {
                 format!("must contain at most {} lines", Self::MAX_LINES),
             );
         }
-        if let Some(total) = expected_total {
-            if total < 0 {
-                errors.push("totalAmount", "must not be negative");
-            }
+        if expected_total.is_some_and(|total| total < 0) {
+            errors.push("totalAmount", "must not be negative");
         }
         let mut lines: Vec<RequestedLine> = Vec::with_capacity(raw_lines.len());
         for (index, (raw_id, raw_quantity)) in raw_lines.iter().enumerate() {

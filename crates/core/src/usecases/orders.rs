@@ -165,17 +165,18 @@ impl OrderService {
             };
             OrderError::Invalid(vec![FieldError::new(field, e.to_string())])
         })?;
-        if let Some(expected) = request.expected_total {
-            if expected != order.total.minor() {
-                return Err(OrderError::Invalid(vec![FieldError::new(
-                    "totalAmount",
-                    format!(
-                        "is {expected} but the order comes to {} ({})",
-                        order.total.minor(),
-                        order.total
-                    ),
-                )]));
-            }
+        if let Some(expected) = request
+            .expected_total
+            .filter(|expected| *expected != order.total.minor())
+        {
+            return Err(OrderError::Invalid(vec![FieldError::new(
+                "totalAmount",
+                format!(
+                    "is {expected} but the order comes to {} ({})",
+                    order.total.minor(),
+                    order.total
+                ),
+            )]));
         }
         Ok(order)
     }

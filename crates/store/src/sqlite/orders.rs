@@ -28,10 +28,10 @@ impl OrderStore for SqliteStore {
         let claim = claim.cloned();
         self.db
             .write(move |tx| {
-                if let Some(claim) = &claim {
-                    if let Some(earlier) = live_claim(tx, order.user_id, claim)? {
-                        return Ok(Outcome::Rollback(Placement::KeyAlreadyUsed(earlier)));
-                    }
+                if let Some(claim) = &claim
+                    && let Some(earlier) = live_claim(tx, order.user_id, claim)?
+                {
+                    return Ok(Outcome::Rollback(Placement::KeyAlreadyUsed(earlier)));
                 }
                 let mut shortages = Vec::new();
                 for line in &order.lines {

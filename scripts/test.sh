@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one test command: installs and starts what the tests need, then runs the format check,
+# clippy with warnings as errors, every test, and the generated-documents check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# CI clones afresh each run: keep build output outside the clone so later runs reuse it.
+if [[ "${CI:-}" == "true" && -z "${CARGO_TARGET_DIR:-}" ]]; then
+  export CARGO_TARGET_DIR=/var/tmp/orderflow-target
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing and starting test services"
+scripts/test-services.sh start
+trap 'scripts/test-services.sh stop' EXIT
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "generated documents are current"
+scripts/api-docs.sh --check
+
+step "all checks passed"
