@@ -22,9 +22,15 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+results=$(mktemp)
+cargo test --workspace --locked 2>&1 | tee "$results"
+read -r passed failed < <(awk '/^test result:/ {
+  for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+} END { print p + 0, f + 0 }' "$results")
+rm -f "$results"
 
 step "generated documents are current"
 scripts/api-docs.sh --check
 
 step "all checks passed"
+echo "tests: ${passed} passed, ${failed} failed"
