@@ -16,6 +16,7 @@ use crate::routes;
         routes::auth::logout, routes::auth::me,
         routes::inventory::list, routes::inventory::get,
         routes::orders::place, routes::orders::list, routes::orders::get, routes::orders::cancel,
+        routes::events::events,
         routes::health::healthz, routes::health::readyz,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use orderflow_core::ports::{AccessTokens, OrderCache, PasswordHasher, RateLimiter, Store};
+use orderflow_core::ports::{
+    AccessTokens, OrderCache, PasswordHasher, RateLimiter, StatusBroadcaster, Store,
+};
 use orderflow_core::usecases::{AuthService, InventoryService, OrderService};
 
 use crate::ApiSettings;
@@ -12,6 +14,7 @@ pub struct Dependencies {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub password_hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokens>,
+    pub broadcaster: Arc<dyn StatusBroadcaster>,
 }
 
 /// What every handler can reach: the use cases, built once.
@@ -23,6 +26,7 @@ pub struct AppState {
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) cache: Arc<dyn OrderCache>,
+    pub(crate) broadcaster: Arc<dyn StatusBroadcaster>,
     pub(crate) settings: Arc<ApiSettings>,
 }
 
@@ -38,11 +42,13 @@ impl AppState {
             orders: Arc::new(OrderService::new(
                 Arc::clone(&deps.store),
                 Arc::clone(&deps.cache),
+                Arc::clone(&deps.broadcaster),
             )),
             inventory: Arc::new(InventoryService::new(Arc::clone(&deps.store))),
             rate_limiter: deps.rate_limiter,
             store: deps.store,
             cache: deps.cache,
+            broadcaster: deps.broadcaster,
             settings: Arc::new(settings),
         }
     }

@@ -8,9 +8,10 @@ use clap::Args;
 use ipnet::IpNet;
 use orderflow_api::ApiSettings;
 use orderflow_api::auth::JwtSecret;
+use orderflow_worker::WorkerSettings;
 
 #[derive(Debug, Default, Clone, Args)]
-pub struct ServeArgs {
+pub struct RunArgs {
     /// Address to listen on.
     #[arg(long, env = "HOST")]
     pub host: Option<String>,
@@ -54,6 +55,27 @@ pub struct ServeArgs {
     /// Log format: pretty or json (default pretty).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Sender of order emails (default "orderflow <orders@orderflow.local>").
+    #[arg(long, env = "MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where the file mailer writes .eml files (default DATA_DIR/mail).
+    #[arg(long, env = "MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// Orders a worker processes at once (default 32).
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    pub worker_concurrency: Option<String>,
+    /// How long a received message stays hidden while processed (default 30s).
+    #[arg(long, env = "WORKER_VISIBILITY_TIMEOUT")]
+    pub worker_visibility_timeout: Option<String>,
+    /// First retry delay of a failing order, doubled per attempt (default 1s).
+    #[arg(long, env = "WORKER_RETRY_DELAY")]
+    pub worker_retry_delay: Option<String>,
+    /// How long a stopping worker finishes in-flight orders (default 20s).
+    #[arg(long, env = "WORKER_SHUTDOWN_DEADLINE")]
+    pub worker_shutdown_deadline: Option<String>,
+    /// Deliveries of a message before it is dead-lettered and its order failed (default 5).
+    #[arg(long, env = "QUEUE_MAX_RECEIVES")]
+    pub queue_max_receives: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +97,10 @@ pub struct Settings {
     pub cache_max_entries: u64,
     pub seed_demo_catalog: bool,
     pub log_format: LogFormat,
+    pub mail_from: String,
+    pub mail_dir: PathBuf,
+    pub worker: WorkerSettings,
+    pub queue_max_receives: u32,
 }
 
 /// Backends that later versions select by these variables; this one must not silently ignore
@@ -93,12 +119,12 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
 impl Settings {
     /// From parsed flags, with aliases and unsupported variables looked up in the process
     /// environment.
-    pub fn load(args: &ServeArgs) -> Result<Self, Vec<String>> {
+    pub fn load(args: &RunArgs) -> Result<Self, Vec<String>> {
         Self::load_from(args, |name| std::env::var(name).ok())
     }
 
     pub fn load_from(
-        args: &ServeArgs,
+        args: &RunArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
@@ -221,6 +247,46 @@ impl Settings {
                 },
             );
         }
+        let mail_from = args
+            .mail_from
+            .clone()
+            .unwrap_or_else(|| "orderflow <orders@orderflow.local>".to_owned());
+        let mail_dir = args
+            .mail_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("mail"));
+        let mut worker = WorkerSettings::default();
+        if let Some(raw) = &args.worker_concurrency {
+            check(
+                "WORKER_CONCURRENCY",
+                parse_positive(raw).map(|n| worker.concurrency = n as usize),
+            );
+        }
+        if let Some(raw) = &args.worker_visibility_timeout {
+            check(
+                "WORKER_VISIBILITY_TIMEOUT",
+                parse_duration(raw).map(|d| worker.visibility = d),
+            );
+        }
+        if let Some(raw) = &args.worker_retry_delay {
+            check(
+                "WORKER_RETRY_DELAY",
+                parse_duration(raw).map(|d| worker.retry_base = d),
+            );
+        }
+        if let Some(raw) = &args.worker_shutdown_deadline {
+            check(
+                "WORKER_SHUTDOWN_DEADLINE",
+                parse_duration(raw).map(|d| worker.shutdown_deadline = d),
+            );
+        }
+        let mut queue_max_receives = 5;
+        if let Some(raw) = &args.queue_max_receives {
+            check(
+                "QUEUE_MAX_RECEIVES",
+                parse_positive(raw).map(|n| queue_max_receives = n),
+            );
+        }
         for (variable, backend) in NOT_YET_SUPPORTED {
             if env(variable).is_some_and(|v| !v.trim().is_empty()) {
                 check(
@@ -245,6 +311,10 @@ impl Settings {
             cache_max_entries,
             seed_demo_catalog,
             log_format,
+            mail_from,
+            mail_dir,
+            worker,
+            queue_max_receives,
         })
     }
 }
@@ -305,7 +375,7 @@ mod tests {
 
     #[test]
     fn nothing_configured_is_a_valid_default() {
-        let settings = Settings::load_from(&ServeArgs::default(), no_env).expect("valid");
+        let settings = Settings::load_from(&RunArgs::default(), no_env).expect("valid");
         assert_eq!(settings.listen.port(), 8080);
         assert_eq!(settings.data_dir, PathBuf::from("./data"));
         assert!(settings.jwt_secret.is_none());
@@ -315,12 +385,12 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_by_variable_name() {
-        let args = ServeArgs {
+        let args = RunArgs {
             port: Some("eighty".into()),
             jwt_secret: Some("short".into()),
             access_token_ttl: Some("soon".into()),
             trusted_proxies: Some("10.0.0.0/8, nonsense".into()),
-            ..ServeArgs::default()
+            ..RunArgs::default()
         };
         let problems = Settings::load_from(&args, |name| {
             (name == "MONGO_URI").then(|| "mongodb://db".to_owned())
@@ -349,7 +419,7 @@ mod tests {
     #[test]
     fn node_variable_names_are_aliases() {
         let secret = "s".repeat(40);
-        let settings = Settings::load_from(&ServeArgs::default(), |name| match name {
+        let settings = Settings::load_from(&RunArgs::default(), |name| match name {
             "JWT_PRIVATE_KEY" => Some(secret.clone()),
             "JWT_EXPIRES_IN" => Some("1h".into()),
             _ => None,
@@ -364,6 +434,7 @@ mod tests {
         assert_eq!(parse_duration("900"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5w").is_err());
     }

@@ -5,6 +5,6 @@
 pub mod config;
 pub mod demo_catalog;
 pub mod jwt_secret;
-pub mod serve;
+pub mod run;
 pub mod shutdown;
 pub mod telemetry;

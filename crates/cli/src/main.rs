@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use orderflow::config::{ServeArgs, Settings};
+use orderflow::config::{RunArgs, Settings};
+use orderflow::run::Mode;
 
 /// orderflow: event-driven order processing.
 #[derive(Parser)]
@@ -15,8 +16,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API on the embedded default (SQLite in DATA_DIR; nothing to install).
-    Serve(Box<ServeArgs>),
+    /// Run everything in one process: API, outbox relay and worker on the embedded default
+    /// (SQLite in DATA_DIR; nothing to install).
+    Serve(Box<RunArgs>),
+    /// Run the API and the outbox relay.
+    Api(Box<RunArgs>),
+    /// Run the queue consumer that processes orders and sends their emails.
+    Worker(Box<RunArgs>),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -30,41 +36,43 @@ fn main() -> ExitCode {
             println!("{}", orderflow_api::openapi_json());
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => {
-            let settings = match Settings::load(&args) {
-                Ok(settings) => settings,
-                Err(problems) => {
-                    eprintln!("orderflow cannot start; fix the configuration:");
-                    for problem in problems {
-                        eprintln!("  - {problem}");
-                    }
-                    return ExitCode::from(2);
-                }
-            };
-            orderflow::telemetry::init(settings.log_format);
-            if let Err(e) = dotenv
-                && !e.not_found()
-            {
-                tracing::warn!(error = %e, "the .env file could not be read");
+        Command::Serve(args) => run(Mode::Serve, &args, dotenv),
+        Command::Api(args) => run(Mode::Api, &args, dotenv),
+        Command::Worker(args) => run(Mode::Worker, &args, dotenv),
+    }
+}
+
+fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::Error>) -> ExitCode {
+    let settings = match Settings::load(args) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            eprintln!("orderflow cannot start; fix the configuration:");
+            for problem in problems {
+                eprintln!("  - {problem}");
             }
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(orderflow::serve::run(
-                settings,
-                orderflow::shutdown::signal(),
-            )) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "orderflow stopped");
-                    eprintln!("orderflow: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            return ExitCode::from(2);
+        }
+    };
+    orderflow::telemetry::init(settings.log_format);
+    if let Err(e) = dotenv
+        && !e.not_found()
+    {
+        tracing::warn!(error = %e, "the .env file could not be read");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = orderflow::shutdown::signal();
+    match runtime.block_on(orderflow::run::run(mode, settings, shutdown)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "orderflow stopped");
+            eprintln!("orderflow: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

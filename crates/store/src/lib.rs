@@ -3,4 +3,4 @@
 
 pub mod sqlite;
 
-pub use sqlite::{SqliteStore, SqliteStoreError};
+pub use sqlite::{SqliteQueue, SqliteStore, SqliteStoreError};

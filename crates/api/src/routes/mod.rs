@@ -1,4 +1,5 @@
 pub(crate) mod auth;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod orders;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders", post(orders::place).get(orders::list))
         .route("/api/orders/{id}", get(orders::get))
         .route("/api/orders/{id}/cancel", post(orders::cancel))
+        .route("/api/orders/{id}/events", get(events::events))
         .route("/api/openapi.json", get(serve_openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-fn order_id(raw: &str) -> Result<OrderId, Problem> {
+pub(crate) fn order_id(raw: &str) -> Result<OrderId, Problem> {
     // A malformed id names no order: the same 404 as an unknown one.
     OrderId::parse(raw).map_err(|_| Problem::not_found("no such order"))
 }

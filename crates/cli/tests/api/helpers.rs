@@ -1,12 +1,17 @@
-use orderflow::config::{ServeArgs, Settings};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orderflow::config::{RunArgs, Settings};
+use orderflow::run::{Backends, Mode, Running};
 use orderflow_core::ports::InventoryStore;
+use orderflow_core::ports::{AcceptAll, OrderProcessor};
 use orderflow_core::{Currency, Money, Product, ProductId, ProductName};
 use orderflow_store::SqliteStore;
+use orderflow_worker::CancellationToken;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::sync::oneshot;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const PASSWORD: &str = "Tr0ub4dor&3 horse staple";
@@ -27,9 +32,11 @@ const NEVER_IN_A_RESPONSE: &[&str] = &[
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    pub backends: Backends,
+    pub settings: Settings,
     store: SqliteStore,
-    _dir: TempDir,
-    _stop: oneshot::Sender<()>,
+    running: Option<Running>,
+    dir: TempDir,
 }
 
 pub struct Response {
@@ -89,38 +96,82 @@ impl Response {
     }
 }
 
+/// The API and outbox relay, as `orderflow api` runs them: orders stay PENDING.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = ServeArgs {
+pub async fn spawn_app_with(configure: impl FnOnce(&mut RunArgs)) -> TestApp {
+    spawn(Mode::Api, Arc::new(AcceptAll), configure).await
+}
+
+/// Everything `orderflow serve` runs, the worker with `processor`.
+pub async fn spawn_serve(
+    processor: Arc<dyn OrderProcessor>,
+    configure: impl FnOnce(&mut RunArgs),
+) -> TestApp {
+    spawn(Mode::Serve, processor, configure).await
+}
+
+pub fn settings_for(data_dir: &Path, configure: impl FnOnce(&mut RunArgs)) -> Settings {
+    let mut args = RunArgs {
         host: Some("127.0.0.1".into()),
         port: Some("0".into()),
-        data_dir: Some(dir.path().to_owned()),
+        data_dir: Some(data_dir.to_owned()),
         jwt_secret: Some(JWT_SECRET.into()),
         seed_demo_catalog: Some("false".into()),
-        ..ServeArgs::default()
+        worker_retry_delay: Some("50ms".into()),
+        ..RunArgs::default()
     };
     configure(&mut args);
-    let settings = Settings::load_from(&args, |_| None).unwrap();
-    let app = orderflow::serve::build(&settings).await.unwrap();
-    let address = app.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
+    Settings::load_from(&args, |_| None).unwrap()
+}
+
+async fn spawn(
+    mode: Mode,
+    processor: Arc<dyn OrderProcessor>,
+    configure: impl FnOnce(&mut RunArgs),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(dir.path(), configure);
+    let backends = Backends::open(&settings).await.unwrap();
+    let running = orderflow::run::start(
+        mode,
+        &settings,
+        &backends,
+        processor,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let address = running.api.expect("the API runs in this mode");
     TestApp {
         base: format!("http://{address}"),
         client: reqwest::Client::builder().build().unwrap(),
         store: SqliteStore::open(dir.path()).unwrap(),
-        _dir: dir,
-        _stop: stop,
+        backends,
+        settings,
+        running: Some(running),
+        dir,
     }
 }
 
 impl TestApp {
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.settings.mail_dir.clone()
+    }
+
+    /// Stops every service gracefully, as a shutdown signal would.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
         let response = request.send().await.unwrap();
         let status = response.status();

@@ -1,6 +1,7 @@
 //! Types that cannot hold invalid values: each is parsed once at the edge and trusted after.
 mod clock;
 mod email;
+mod email_message;
 mod field_error;
 mod idempotency;
 mod money;
@@ -14,6 +15,7 @@ mod user;
 
 pub use clock::{now, truncate_to_millis};
 pub use email::Email;
+pub use email_message::EmailMessage;
 pub use field_error::{FieldError, FieldErrors};
 pub use idempotency::{IdempotencyKey, RequestFingerprint};
 pub use money::{Currency, Money};

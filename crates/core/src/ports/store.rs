@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -181,13 +183,64 @@ pub trait OrderStore: Send + Sync {
         id: OrderId,
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError>;
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Outbox entries not yet published, oldest first.
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Leases up to `limit` unpublished entries whose lease (if any) has run out: no other
+    /// relay gets them until `lease` has passed.
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The entry was published: it is never handed out again.
+    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Publishing failed: hand the entry out again from `retry_at`.
+    async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Entries not yet published.
+    async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+}
+
+/// Where the email for one (order, status) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationState {
+    /// Not sent yet (new, or left in sending by a crash): send it now.
+    Send,
+    /// Already sent: do nothing.
+    AlreadySent,
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Records that the email for (order, status) is being sent, unless it already was.
+    async fn begin_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        now: OffsetDateTime,
+    ) -> Result<NotificationState, StoreError>;
+    /// The email for (order, status) went out (`rejected`: the mail service refused it for
+    /// good; it is not tried again either way).
+    async fn complete_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        rejected: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// How many emails for this order have gone out (sent or rejected), for checks.
+    async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError>;
 }
 
 /// Everything the application keeps, behind one handle.
 #[async_trait]
-pub trait Store: UserStore + RefreshTokenStore + InventoryStore + OrderStore {
+pub trait Store:
+    UserStore + RefreshTokenStore + InventoryStore + OrderStore + OutboxStore + NotificationStore
+{
     /// Cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }

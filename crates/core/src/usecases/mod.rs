@@ -3,8 +3,10 @@ mod auth;
 mod inventory;
 mod orders;
 mod page;
+mod processing;
 
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use inventory::{InventoryError, InventoryService};
 pub use orders::{CacheStatus, OrderError, OrderService, PlacedOrder};
 pub use page::Page;
+pub use processing::{Delivery, ProcessingService, RetryLater};

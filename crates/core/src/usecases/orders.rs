@@ -8,7 +8,8 @@ use crate::domain::{
     PageLimit, PricingError, Product, ProductId, RequestFingerprint, UserId,
 };
 use crate::ports::{
-    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, Store, StoreError, Transitioned,
+    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, StatusEvent,
+    Store, StoreError, Transitioned,
 };
 
 use super::Page;
@@ -62,11 +63,29 @@ impl CacheStatus {
 pub struct OrderService {
     store: Arc<dyn Store>,
     cache: Arc<dyn OrderCache>,
+    broadcaster: Arc<dyn StatusBroadcaster>,
 }
 
 impl OrderService {
-    pub fn new(store: Arc<dyn Store>, cache: Arc<dyn OrderCache>) -> Self {
-        Self { store, cache }
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<dyn OrderCache>,
+        broadcaster: Arc<dyn StatusBroadcaster>,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            broadcaster,
+        }
+    }
+
+    /// The order as the store has it now (no cache), if it is the user's.
+    pub async fn current(&self, user_id: UserId, id: OrderId) -> Result<Order, OrderError> {
+        self.store
+            .order(id)
+            .await?
+            .filter(|o| o.user_id == user_id)
+            .ok_or(OrderError::NotFound)
     }
 
     pub async fn place(
@@ -243,6 +262,13 @@ impl OrderService {
             Transitioned::Applied(order) => {
                 if let Err(e) = self.cache.invalidate(id).await {
                     tracing::warn!(error = %e, "order cache invalidation failed");
+                }
+                let event = StatusEvent {
+                    order_id: id,
+                    status: order.status,
+                };
+                if let Err(e) = self.broadcaster.publish(event).await {
+                    tracing::warn!(error = %e, "status broadcast failed");
                 }
                 tracing::info!(order_id = %id, "order cancelled");
                 Ok(order)

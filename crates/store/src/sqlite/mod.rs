@@ -3,7 +3,10 @@
 //! and a few readers, which WAL lets read while the writer writes.
 mod connections;
 mod inventory;
+mod notifications;
 mod orders;
+mod outbox;
+mod queue;
 mod rows;
 mod schema;
 mod tokens;
@@ -15,6 +18,7 @@ use async_trait::async_trait;
 use orderflow_core::ports::{Store, StoreError};
 
 use connections::Connections;
+pub use queue::SqliteQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqliteStoreError {

@@ -1,7 +1,6 @@
 use async_trait::async_trait;
 use orderflow_core::ports::{
-    IdempotencyClaim, IdempotentReplay, OrderStore, OutboxEntry, Placement, Shortage, StoreError,
-    Transitioned,
+    IdempotencyClaim, IdempotentReplay, OrderStore, Placement, Shortage, StoreError, Transitioned,
 };
 use orderflow_core::{
     IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, UserId,
@@ -12,7 +11,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::connections::Outcome;
-use super::rows::{from_millis, millis, order_from_json, order_json, parsed};
+use super::rows::{millis, order_from_json, order_json};
 
 /// HTTP status of a placement's first response, kept with the key.
 const CREATED: u16 = 201;
@@ -215,26 +214,6 @@ impl OrderStore for SqliteStore {
                 } else {
                     Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))))
                 }
-            })
-            .await
-    }
-
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.db
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT id, order_id, payload, created_at FROM outbox
-                     WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
-                )?;
-                let rows = statement.query_map([limit], |row| {
-                    Ok(OutboxEntry {
-                        id: row.get(0)?,
-                        order_id: parsed(row, 1, OrderId::parse)?,
-                        payload: row.get(2)?,
-                        created_at: from_millis(3, row.get(3)?)?,
-                    })
-                })?;
-                rows.collect()
             })
             .await
     }

@@ -47,3 +47,9 @@ pub(crate) fn order_json(order: &Order) -> Result<String, rusqlite::Error> {
 pub(crate) fn order_from_json(column: usize, body: &str) -> Result<Order, rusqlite::Error> {
     serde_json::from_str(body).map_err(|e| corrupt(column, e.to_string()))
 }
+
+/// A `COUNT(*)` column.
+pub(crate) fn count(row: &rusqlite::Row<'_>, column: usize) -> Result<u64, rusqlite::Error> {
+    let n: i64 = row.get(column)?;
+    u64::try_from(n).map_err(|_| corrupt(column, format!("negative count {n}")))
+}

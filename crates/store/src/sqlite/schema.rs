@@ -6,7 +6,8 @@ use super::SqliteStoreError;
 
 /// Each entry moves the schema one version up; `PRAGMA user_version` records how far a file
 /// has come. Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id               TEXT PRIMARY KEY,
     name             TEXT NOT NULL,
@@ -63,7 +64,38 @@ CREATE TABLE idempotency_keys (
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (user_id, key)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE notifications (
+    order_id     TEXT NOT NULL REFERENCES orders(id),
+    status       TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    completed_at INTEGER,
+    rejection    TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (order_id, status)
+);
+CREATE TABLE queue_messages (
+    id            TEXT PRIMARY KEY,
+    body          TEXT NOT NULL,
+    attributes    TEXT NOT NULL,
+    sent_at       INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT UNIQUE
+);
+CREATE INDEX queue_messages_by_visibility ON queue_messages(visible_at, id);
+CREATE TABLE queue_dead_letters (
+    id               TEXT PRIMARY KEY,
+    body             TEXT NOT NULL,
+    attributes       TEXT NOT NULL,
+    sent_at          INTEGER NOT NULL,
+    receive_count    INTEGER NOT NULL,
+    dead_lettered_at INTEGER NOT NULL
+);
+"#,
+];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteStoreError> {
     let error = |source| SqliteStoreError::Migrate {

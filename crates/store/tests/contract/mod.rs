@@ -3,6 +3,7 @@
 mod idempotency;
 mod inventory;
 mod orders;
+mod outbox;
 mod tokens;
 mod users;
 
@@ -33,6 +34,7 @@ impl Fixture {
 pub use idempotency::*;
 pub use inventory::*;
 pub use orders::*;
+pub use outbox::*;
 pub use tokens::*;
 pub use users::*;
 
@@ -57,6 +59,9 @@ macro_rules! store_contract_tests {
             orders_list_newest_first_by_cursor,
             idempotency_keys_replay_the_first_response,
             expired_idempotency_keys_can_be_claimed_again,
+            outbox_claims_are_leased_to_one_relay,
+            published_outbox_entries_are_never_claimed_again,
+            each_order_status_is_notified_once,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {

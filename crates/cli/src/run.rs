@@ -1,0 +1,225 @@
+//! `serve`, `api` and `worker`: opening the backends, wiring the adapters, and running the
+//! services until a shutdown signal.
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use orderflow_api::auth::{Argon2Hasher, JwtAccessTokens, JwtSecret};
+use orderflow_api::{AppState, Application, Dependencies};
+use orderflow_core::ports::{
+    AcceptAll, Mailer, OrderCache, OrderProcessor, Queue, StatusBroadcaster, Store,
+};
+use orderflow_core::usecases::ProcessingService;
+use orderflow_infra::file::FileMailer;
+use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
+use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker};
+
+use crate::config::Settings;
+use crate::{demo_catalog, jwt_secret};
+
+/// Distinct rate-limit keys kept in memory before expired windows are swept.
+const RATE_LIMIT_KEYS: usize = 100_000;
+/// Status events buffered per watcher before it skips ahead.
+const BROADCAST_CAPACITY: usize = 1024;
+
+/// Which services a command runs in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// API, outbox relay and worker: the embedded default.
+    Serve,
+    /// API and outbox relay.
+    Api,
+    /// Queue consumer only.
+    Worker,
+}
+
+impl Mode {
+    fn runs_api(self) -> bool {
+        matches!(self, Self::Serve | Self::Api)
+    }
+
+    fn runs_worker(self) -> bool {
+        matches!(self, Self::Serve | Self::Worker)
+    }
+}
+
+/// The adapters every service of this process shares.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue>,
+    pub cache: Arc<dyn OrderCache>,
+    pub broadcaster: Arc<dyn StatusBroadcaster>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+impl Backends {
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
+            .await
+            .context("opening the store")??;
+        let queue = SqliteQueue::new(&store, settings.queue_max_receives);
+        let mailer = FileMailer::new(&settings.mail_dir, &settings.mail_from)?;
+        Ok(Self {
+            store: Arc::new(store),
+            queue: Arc::new(queue),
+            cache: Arc::new(MemoryOrderCache::new(
+                settings.cache_max_entries,
+                settings.cache_ttl,
+            )),
+            broadcaster: Arc::new(MemoryStatusBroadcaster::new(BROADCAST_CAPACITY)),
+            mailer: Arc::new(mailer),
+        })
+    }
+}
+
+/// Everything the API needs before it answers: demo catalog, secret, hasher, listener.
+pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Result<Application> {
+    if settings.seed_demo_catalog {
+        demo_catalog::seed_if_empty(backends.store.as_ref()).await?;
+    }
+    let secret = match &settings.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            let data_dir = settings.data_dir.clone();
+            let bytes = tokio::task::spawn_blocking(move || jwt_secret::load_or_create(&data_dir))
+                .await??;
+            JwtSecret::new(bytes).context("the JWT secret kept in DATA_DIR is too short")?
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hasher = tokio::task::spawn_blocking(move || Argon2Hasher::new(cores)).await??;
+    let deps = Dependencies {
+        store: Arc::clone(&backends.store),
+        cache: Arc::clone(&backends.cache),
+        rate_limiter: Arc::new(MemoryRateLimiter::new(RATE_LIMIT_KEYS)),
+        password_hasher: Arc::new(hasher),
+        access_tokens: Arc::new(JwtAccessTokens::new(&secret, settings.access_token_ttl)),
+        broadcaster: Arc::clone(&backends.broadcaster),
+    };
+    let state = AppState::new(deps, settings.api.clone());
+    Application::bind(settings.listen, state)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))
+}
+
+pub fn build_relay(backends: &Backends) -> OutboxRelay {
+    OutboxRelay::new(
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.queue),
+        RelaySettings::default(),
+    )
+}
+
+pub fn build_worker(
+    settings: &Settings,
+    backends: &Backends,
+    processor: Arc<dyn OrderProcessor>,
+) -> Worker {
+    let processing = ProcessingService::new(
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.cache),
+        Arc::clone(&backends.mailer),
+        Arc::clone(&backends.broadcaster),
+        processor,
+    );
+    Worker::new(
+        Arc::clone(&backends.queue),
+        Arc::new(processing),
+        settings.worker.clone(),
+    )
+}
+
+/// Started services of one process.
+pub struct Running {
+    pub api: Option<std::net::SocketAddr>,
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    stop: CancellationToken,
+}
+
+impl Running {
+    /// Asks every service to stop and waits until they have.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// Waits until every service has stopped (after a shutdown).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("a service task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the services of `mode`; they run until [`Running::stop`] or `stop` is cancelled.
+pub async fn start(
+    mode: Mode,
+    settings: &Settings,
+    backends: &Backends,
+    processor: Arc<dyn OrderProcessor>,
+    stop: CancellationToken,
+) -> anyhow::Result<Running> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut api = None;
+    if mode.runs_api() {
+        let app = build_api(settings, backends).await?;
+        api = Some(app.local_addr()?);
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            app.run(async move { stopped.cancelled().await })
+                .await
+                .context("serving HTTP")
+        });
+        let relay = build_relay(backends);
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            relay.run(stopped).await;
+            Ok(())
+        });
+    }
+    if mode.runs_worker() {
+        let worker = build_worker(settings, backends, processor);
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            worker.run(stopped).await;
+            Ok(())
+        });
+    }
+    Ok(Running { api, tasks, stop })
+}
+
+pub async fn run(
+    mode: Mode,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let backends = Backends::open(&settings).await?;
+    let stop = CancellationToken::new();
+    let running = start(
+        mode,
+        &settings,
+        &backends,
+        Arc::new(AcceptAll),
+        stop.clone(),
+    )
+    .await?;
+    tracing::info!(
+        ?mode,
+        api = ?running.api,
+        data_dir = %settings.data_dir.display(),
+        mail_dir = %settings.mail_dir.display(),
+        "orderflow is running on the embedded store"
+    );
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_on_signal.cancel();
+    });
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,184 @@
+use std::sync::Arc;
+
+use crate::domain::{EmailMessage, Order, OrderId, OrderStatus};
+use crate::ports::{
+    MailError, Mailer, NotificationState, OrderCache, OrderProcessor, ProcessingError,
+    StatusBroadcaster, StatusEvent, Store, StoreError, Transitioned,
+};
+
+/// Status changes are compare-and-set; a delivery that keeps losing the race (it cannot
+/// happen more than a few times in a row: statuses only move forward) stops here.
+const MAX_STEPS: usize = 8;
+
+/// Which delivery of the order's message this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub receive_count: u32,
+    pub max_receives: u32,
+}
+
+impl Delivery {
+    /// The last delivery before the queue gives up: transient failures now fail the order.
+    pub fn is_last(&self) -> bool {
+        self.receive_count >= self.max_receives
+    }
+}
+
+/// The delivery could not finish; let the message reappear and try again.
+#[derive(Debug, thiserror::Error)]
+#[error("retry later: {0}")]
+pub struct RetryLater(pub String);
+
+impl From<StoreError> for RetryLater {
+    fn from(error: StoreError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// Moves one order through PENDING → PROCESSING → PROCESSED (or FAILED) and sends the
+/// email of its outcome. Safe to run any number of times for the same order, concurrently
+/// too: each status change happens once (compare-and-set) and each email once per
+/// (order, status).
+pub struct ProcessingService {
+    store: Arc<dyn Store>,
+    cache: Arc<dyn OrderCache>,
+    mailer: Arc<dyn Mailer>,
+    broadcaster: Arc<dyn StatusBroadcaster>,
+    processor: Arc<dyn OrderProcessor>,
+}
+
+impl ProcessingService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<dyn OrderCache>,
+        mailer: Arc<dyn Mailer>,
+        broadcaster: Arc<dyn StatusBroadcaster>,
+        processor: Arc<dyn OrderProcessor>,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            mailer,
+            broadcaster,
+            processor,
+        }
+    }
+
+    /// Ok: the message is done with and can be deleted.
+    pub async fn handle(&self, order_id: OrderId, delivery: Delivery) -> Result<(), RetryLater> {
+        for _ in 0..MAX_STEPS {
+            let Some(order) = self.store.order(order_id).await? else {
+                tracing::warn!(%order_id, "message for an unknown order; dropping it");
+                return Ok(());
+            };
+            match order.status {
+                OrderStatus::Pending => {
+                    self.advance(&order, OrderStatus::Processing, None).await?;
+                }
+                OrderStatus::Processing => match self.processor.process(&order).await {
+                    Ok(()) => self.advance(&order, OrderStatus::Processed, None).await?,
+                    Err(ProcessingError::Permanent(reason)) => {
+                        self.advance(&order, OrderStatus::Failed, Some(reason))
+                            .await?;
+                    }
+                    Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
+                        let reason = format!(
+                            "gave up after {} attempts: {reason}",
+                            delivery.receive_count
+                        );
+                        self.advance(&order, OrderStatus::Failed, Some(reason))
+                            .await?;
+                    }
+                    Err(ProcessingError::Transient(reason)) => return Err(RetryLater(reason)),
+                },
+                OrderStatus::Processed | OrderStatus::Failed => return self.notify(&order).await,
+                OrderStatus::Cancelled => return Ok(()),
+            }
+        }
+        Err(RetryLater(format!(
+            "order {order_id} kept changing under the worker"
+        )))
+    }
+
+    /// The dead-letter path for a message past its last delivery: the order fails (stock
+    /// released) unless it already finished, and its outcome is emailed.
+    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<(), RetryLater> {
+        for _ in 0..MAX_STEPS {
+            let Some(order) = self.store.order(order_id).await? else {
+                return Ok(());
+            };
+            match order.status {
+                OrderStatus::Pending | OrderStatus::Processing => {
+                    self.advance(&order, OrderStatus::Failed, Some(why.to_owned()))
+                        .await?;
+                }
+                OrderStatus::Processed | OrderStatus::Failed => return self.notify(&order).await,
+                OrderStatus::Cancelled => return Ok(()),
+            }
+        }
+        Err(RetryLater(format!(
+            "order {order_id} kept changing under the worker"
+        )))
+    }
+
+    /// One compare-and-set step; losing the race is fine (the caller re-reads).
+    async fn advance(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        reason: Option<String>,
+    ) -> Result<(), RetryLater> {
+        let transition = order
+            .transition(to, reason, crate::domain::now())
+            .map_err(|e| RetryLater(e.to_string()))?;
+        if let Transitioned::Applied(order) =
+            self.store.transition_order(order.id, &transition).await?
+        {
+            tracing::info!(order_id = %order.id, status = %order.status, "order status changed");
+            if let Err(e) = self.cache.put(&order).await {
+                tracing::warn!(error = %e, "order cache refresh failed");
+            }
+            let event = StatusEvent {
+                order_id: order.id,
+                status: order.status,
+            };
+            if let Err(e) = self.broadcaster.publish(event).await {
+                tracing::warn!(error = %e, "status broadcast failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the email of a terminal status once: a record per (order, status) goes from
+    /// sending to sent, and one left in sending by a crash is sent again.
+    async fn notify(&self, order: &Order) -> Result<(), RetryLater> {
+        let state = self
+            .store
+            .begin_notification(order.id, order.status, crate::domain::now())
+            .await?;
+        if state == NotificationState::AlreadySent {
+            return Ok(());
+        }
+        let user = self
+            .store
+            .user_by_id(order.user_id)
+            .await?
+            .ok_or_else(|| RetryLater(format!("the user of order {} is missing", order.id)))?;
+        let Some(email) = EmailMessage::for_order(order, &user) else {
+            return Ok(());
+        };
+        let rejection = match self.mailer.send(&email).await {
+            Ok(()) => None,
+            Err(MailError::Transient(e)) => return Err(RetryLater(e)),
+            Err(MailError::Rejected(reason)) => {
+                tracing::error!(order_id = %order.id, %reason, "email rejected; not retrying");
+                Some(reason)
+            }
+        };
+        self.store
+            .complete_notification(order.id, order.status, rejection, crate::domain::now())
+            .await?;
+        tracing::info!(order_id = %order.id, status = %order.status, "order email sent");
+        Ok(())
+    }
+}

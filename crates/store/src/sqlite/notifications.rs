@@ -1,0 +1,96 @@
+use async_trait::async_trait;
+use orderflow_core::ports::{NotificationState, NotificationStore, StoreError};
+use orderflow_core::{OrderId, OrderStatus};
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use super::connections::Outcome;
+use super::rows::millis;
+
+const SENDING: &str = "sending";
+const SENT: &str = "sent";
+const REJECTED: &str = "rejected";
+
+#[async_trait]
+impl NotificationStore for SqliteStore {
+    async fn begin_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        now: OffsetDateTime,
+    ) -> Result<NotificationState, StoreError> {
+        self.db
+            .write(move |tx| {
+                let key = params![order_id.to_string(), status.as_str()];
+                let state: Option<String> = tx
+                    .query_row(
+                        "SELECT state FROM notifications WHERE order_id = ?1 AND status = ?2",
+                        key,
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                match state.as_deref() {
+                    Some(SENT) | Some(REJECTED) => {
+                        Ok(Outcome::Rollback(NotificationState::AlreadySent))
+                    }
+                    Some(_) => {
+                        // Left in sending by a crash: send again.
+                        tx.execute(
+                            "UPDATE notifications SET attempts = attempts + 1
+                             WHERE order_id = ?1 AND status = ?2",
+                            key,
+                        )?;
+                        Ok(Outcome::Commit(NotificationState::Send))
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO notifications (order_id, status, state, started_at)
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![order_id.to_string(), status.as_str(), SENDING, millis(now)],
+                        )?;
+                        Ok(Outcome::Commit(NotificationState::Send))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn complete_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        rejected: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let state = if rejected.is_some() { REJECTED } else { SENT };
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE notifications SET state = ?3, completed_at = ?4, rejection = ?5
+                     WHERE order_id = ?1 AND status = ?2",
+                    params![
+                        order_id.to_string(),
+                        status.as_str(),
+                        state,
+                        millis(now),
+                        rejected
+                    ],
+                )?;
+                Ok(Outcome::Commit(()))
+            })
+            .await
+    }
+
+    async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError> {
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM notifications WHERE order_id = ?1 AND state != ?2",
+                    params![order_id.to_string(), SENDING],
+                    |row| row.get(0),
+                )
+            })
+            .await
+    }
+}

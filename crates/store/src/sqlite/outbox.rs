@@ -1,0 +1,116 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_core::OrderId;
+use orderflow_core::ports::{OutboxEntry, OutboxStore, StoreError};
+use rusqlite::params;
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use super::connections::Outcome;
+use super::rows::{count, from_millis, millis, parsed};
+
+fn entry(row: &rusqlite::Row<'_>) -> Result<OutboxEntry, rusqlite::Error> {
+    Ok(OutboxEntry {
+        id: row.get(0)?,
+        order_id: parsed(row, 1, OrderId::parse)?,
+        payload: row.get(2)?,
+        created_at: from_millis(3, row.get(3)?)?,
+    })
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.db
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT id, order_id, payload, created_at FROM outbox
+                     WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
+                )?;
+                let rows = statement.query_map([limit], entry)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let lease_until = millis(now + lease);
+        let now = millis(now);
+        // Relays poll; a read first keeps an idle poll from taking the write lock.
+        let due = self
+            .db
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM outbox
+                                    WHERE state = 'pending' AND available_at <= ?1)",
+                    [now],
+                    |row| row.get::<_, bool>(0),
+                )
+            })
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
+        self.db
+            .write(move |tx| {
+                // `available_at` doubles as the lease: a claimed entry is not available
+                // again until the lease runs out (a relay that died mid-publish).
+                let mut statement = tx.prepare_cached(
+                    "UPDATE outbox SET available_at = ?1, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE state = 'pending' AND available_at <= ?2
+                                  ORDER BY available_at, id LIMIT ?3)
+                     RETURNING id, order_id, payload, created_at",
+                )?;
+                let rows = statement.query_map(params![lease_until, now, limit], entry)?;
+                let mut claimed = rows.collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Ok(Outcome::Commit(claimed))
+            })
+            .await
+    }
+
+    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = 'sent', sent_at = ?2 WHERE id = ?1",
+                    params![id, millis(now)],
+                )?;
+                Ok(Outcome::Commit(()))
+            })
+            .await
+    }
+
+    async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE outbox SET available_at = ?2 WHERE id = ?1 AND state = 'pending'",
+                    params![id, millis(retry_at)],
+                )?;
+                Ok(Outcome::Commit(()))
+            })
+            .await
+    }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        self.db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+                    [],
+                    |row| count(row, 0),
+                )
+            })
+            .await
+    }
+}

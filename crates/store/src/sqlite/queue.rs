@@ -1,0 +1,216 @@
+//! The Queue port on the store's SQLite file: a table of messages with SQS semantics. Safe
+//! for several processes on one file: every receive is one write transaction.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_core::ports::{
+    OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage, StoreError,
+};
+use rusqlite::params;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::connections::{Connections, Outcome};
+use super::rows::{corrupt, count, from_millis, millis};
+
+/// How often a waiting receive looks for messages sent by another process.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    db: Connections,
+    max_receives: u32,
+    /// Wakes waiting receivers in this process as soon as a message is sent.
+    sent: Arc<Notify>,
+}
+
+impl SqliteQueue {
+    /// A queue in `store`'s file; a message received `max_receives` times and still not
+    /// deleted moves to the dead-letter table instead of being received again.
+    pub fn new(store: &SqliteStore, max_receives: u32) -> Self {
+        Self {
+            db: store.db.clone(),
+            max_receives: max_receives.max(1),
+            sent: Arc::new(Notify::new()),
+        }
+    }
+
+    async fn receive_now(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let max_receives = self.max_receives;
+        let visible_for = i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX);
+        let anything_due = self
+            .db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM queue_messages WHERE visible_at <= ?1)",
+                    [millis(orderflow_core::now())],
+                    |row| row.get::<_, bool>(0),
+                )
+            })
+            .await
+            .map_err(unavailable)?;
+        if !anything_due {
+            return Ok(Vec::new());
+        }
+        self.db
+            .write(move |tx| {
+                let now = millis(orderflow_core::now());
+                tx.execute(
+                    "INSERT INTO queue_dead_letters
+                       (id, body, attributes, sent_at, receive_count, dead_lettered_at)
+                     SELECT id, body, attributes, sent_at, receive_count, ?1 FROM queue_messages
+                     WHERE visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, max_receives],
+                )?;
+                tx.execute(
+                    "DELETE FROM queue_messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, max_receives],
+                )?;
+                let mut statement = tx.prepare_cached(
+                    "UPDATE queue_messages
+                     SET visible_at = ?1 + ?2, receive_count = receive_count + 1,
+                         receipt = lower(hex(randomblob(16)))
+                     WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= ?1
+                                  ORDER BY visible_at, id LIMIT ?3)
+                     RETURNING id, receipt, body, attributes, receive_count, sent_at",
+                )?;
+                let rows = statement.query_map(params![now, visible_for, max], |row| {
+                    let attributes: String = row.get(3)?;
+                    Ok(ReceivedMessage {
+                        id: row.get(0)?,
+                        receipt: row.get(1)?,
+                        body: row.get(2)?,
+                        attributes: serde_json::from_str::<BTreeMap<String, String>>(&attributes)
+                            .map_err(|e| corrupt(3, e.to_string()))?,
+                        receive_count: row.get(4)?,
+                        sent_at: from_millis(5, row.get(5)?)?,
+                    })
+                })?;
+                let mut received = rows.collect::<Result<Vec<_>, _>>()?;
+                received.sort_by(|a, b| (a.sent_at, &a.id).cmp(&(b.sent_at, &b.id)));
+                Ok(Outcome::Commit(received))
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(error: StoreError) -> QueueError {
+    QueueError::Unavailable(error.to_string())
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError> {
+        let id = Uuid::now_v7().to_string();
+        let body = message.body.clone();
+        let attributes = serde_json::to_string(&message.attributes)
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        let row_id = id.clone();
+        self.db
+            .write(move |tx| {
+                let now = millis(orderflow_core::now());
+                tx.execute(
+                    "INSERT INTO queue_messages (id, body, attributes, sent_at, visible_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![row_id, body, attributes, now],
+                )?;
+                Ok(Outcome::Commit(()))
+            })
+            .await
+            .map_err(unavailable)?;
+        self.sent.notify_waiters();
+        Ok(id)
+    }
+
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let max = max.clamp(1, 10);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let woken = self.sent.notified();
+            let received = self.receive_now(max, visibility).await?;
+            if !received.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(received);
+            }
+            let nap = POLL_INTERVAL.min(deadline - tokio::time::Instant::now());
+            let _ = tokio::time::timeout(nap, woken).await;
+        }
+    }
+
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let timeout = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let changed = self
+            .db
+            .write(move |tx| {
+                let changed = tx.execute(
+                    "UPDATE queue_messages SET visible_at = ?2 + ?3 WHERE receipt = ?1",
+                    params![receipt, millis(orderflow_core::now()), timeout],
+                )?;
+                Ok(Outcome::Commit(changed))
+            })
+            .await
+            .map_err(unavailable)?;
+        if changed == 0 {
+            return Err(QueueError::StaleReceipt);
+        }
+        if timeout == 0 {
+            self.sent.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let deleted = self
+            .db
+            .write(move |tx| {
+                let deleted =
+                    tx.execute("DELETE FROM queue_messages WHERE receipt = ?1", [receipt])?;
+                Ok(Outcome::Commit(deleted))
+            })
+            .await
+            .map_err(unavailable)?;
+        if deleted == 0 {
+            return Err(QueueError::StaleReceipt);
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        self.db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT (SELECT COUNT(*) FROM queue_messages WHERE visible_at <= ?1),
+                            (SELECT COUNT(*) FROM queue_messages WHERE visible_at > ?1),
+                            (SELECT COUNT(*) FROM queue_dead_letters)",
+                    [millis(orderflow_core::now())],
+                    |row| {
+                        Ok(QueueDepth {
+                            visible: count(row, 0)?,
+                            in_flight: count(row, 1)?,
+                            dead_lettered: count(row, 2)?,
+                        })
+                    },
+                )
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    fn max_receives(&self) -> u32 {
+        self.max_receives
+    }
+}

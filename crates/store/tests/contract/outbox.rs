@@ -1,0 +1,125 @@
+use std::time::Duration;
+
+use orderflow_core::OrderStatus;
+use orderflow_core::ports::{NotificationState, Store};
+
+use super::{given_products, given_user, now, order_of, product};
+
+async fn three_orders(store: &dyn Store) -> Vec<orderflow_core::OrderId> {
+    let user = given_user(store, "outbox@example.com").await;
+    let catalog = [product("a", 100, 100)];
+    given_products(store, &catalog).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let order = order_of(user, &catalog, &[("a", 1)]);
+        store.place_order(&order, None).await.unwrap();
+        ids.push(order.id);
+    }
+    ids
+}
+
+pub async fn outbox_claims_are_leased_to_one_relay(store: &dyn Store) {
+    let ids = three_orders(store).await;
+    let lease = Duration::from_secs(60);
+    let first = store.claim_outbox(2, lease, now()).await.unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.order_id).collect::<Vec<_>>(),
+        ids[..2],
+        "oldest first"
+    );
+    let second = store.claim_outbox(10, lease, now()).await.unwrap();
+    assert_eq!(
+        second.iter().map(|e| e.order_id).collect::<Vec<_>>(),
+        ids[2..],
+        "leased ones are skipped"
+    );
+    assert!(
+        store
+            .claim_outbox(10, lease, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.outbox_backlog().await.unwrap(),
+        3,
+        "claimed is not yet published"
+    );
+
+    // A relay that died: once its lease runs out, another relay gets the entries.
+    let later = now() + Duration::from_secs(61);
+    let reclaimed = store.claim_outbox(10, lease, later).await.unwrap();
+    assert_eq!(reclaimed.len(), 3);
+}
+
+pub async fn published_outbox_entries_are_never_claimed_again(store: &dyn Store) {
+    three_orders(store).await;
+    let lease = Duration::from_secs(1);
+    let claimed = store.claim_outbox(10, lease, now()).await.unwrap();
+    for entry in &claimed[..2] {
+        store.mark_outbox_sent(&entry.id, now()).await.unwrap();
+    }
+    store.retry_outbox(&claimed[2].id, now()).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 1);
+    let later = now() + Duration::from_secs(3600);
+    let again = store.claim_outbox(10, lease, later).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, claimed[2].id);
+    assert_eq!(store.pending_outbox(10).await.unwrap().len(), 1);
+}
+
+pub async fn each_order_status_is_notified_once(store: &dyn Store) {
+    let ids = three_orders(store).await;
+    let (order, status) = (ids[0], OrderStatus::Processed);
+    assert_eq!(
+        store
+            .begin_notification(order, status, now())
+            .await
+            .unwrap(),
+        NotificationState::Send
+    );
+    // A crash between begin and complete: the next delivery sends again.
+    assert_eq!(
+        store
+            .begin_notification(order, status, now())
+            .await
+            .unwrap(),
+        NotificationState::Send
+    );
+    assert_eq!(store.notifications_completed(order).await.unwrap(), 0);
+    store
+        .complete_notification(order, status, None, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .begin_notification(order, status, now())
+            .await
+            .unwrap(),
+        NotificationState::AlreadySent
+    );
+    assert_eq!(store.notifications_completed(order).await.unwrap(), 1);
+
+    // Another status of the same order is its own notification; a rejection is final too.
+    let failed = OrderStatus::Failed;
+    assert_eq!(
+        store
+            .begin_notification(order, failed, now())
+            .await
+            .unwrap(),
+        NotificationState::Send
+    );
+    store
+        .complete_notification(order, failed, Some("address rejected".into()), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .begin_notification(order, failed, now())
+            .await
+            .unwrap(),
+        NotificationState::AlreadySent
+    );
+    assert_eq!(store.notifications_completed(order).await.unwrap(), 2);
+    assert_eq!(store.notifications_completed(ids[1]).await.unwrap(), 0);
+}

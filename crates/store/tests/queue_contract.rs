@@ -1,0 +1,41 @@
+//! The Queue contract against the embedded SQLite queue.
+#![allow(clippy::unwrap_used)]
+
+use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_testkit::queue_contract::MAX_RECEIVES;
+
+async fn fresh() -> (SqliteQueue, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    (SqliteQueue::new(&store, MAX_RECEIVES), dir)
+}
+
+orderflow_testkit::queue_contract_tests!(fresh);
+
+#[tokio::test]
+async fn two_processes_on_one_file_share_the_queue() {
+    use orderflow_core::ports::{OutgoingMessage, Queue};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    // Two independent opens of the file stand for two processes.
+    let sender = SqliteQueue::new(&SqliteStore::open(dir.path()).unwrap(), MAX_RECEIVES);
+    let receiver = SqliteQueue::new(&SqliteStore::open(dir.path()).unwrap(), MAX_RECEIVES);
+    let (received, _) = tokio::join!(
+        receiver.receive(10, Duration::from_secs(5), Duration::from_secs(30)),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sender
+                .send(&OutgoingMessage {
+                    body: "x".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    );
+    assert_eq!(
+        received.unwrap().len(),
+        1,
+        "found by polling across connections"
+    );
+}

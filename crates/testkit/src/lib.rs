@@ -1,0 +1,6 @@
+//! Contract test suites, written once and run against every adapter of a port. An adapter's
+//! test file instantiates a suite with its macro and a function that makes a fresh adapter.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+pub mod queue_contract;

@@ -1,0 +1,13 @@
+//! The background half of orderflow: the outbox relay that publishes placed orders to the
+//! queue, and the worker that consumes the queue and processes them.
+#![forbid(unsafe_code)]
+
+mod backoff;
+mod message;
+mod relay;
+mod worker;
+
+pub use message::OrderMessage;
+pub use relay::{OutboxRelay, RelaySettings};
+pub use tokio_util::sync::CancellationToken;
+pub use worker::{Worker, WorkerSettings};

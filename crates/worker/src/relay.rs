@@ -1,0 +1,119 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::exponential;
+
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Entries claimed per round.
+    pub batch: u32,
+    /// How long a claimed entry is reserved for this relay; after that another relay may
+    /// publish it (this one died).
+    pub lease: Duration,
+    /// Pause between rounds when the outbox is empty.
+    pub idle: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch: 100,
+            lease: Duration::from_secs(30),
+            idle: Duration::from_millis(25),
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Publishes outbox entries to the queue and marks them sent. Delivery is at least once: an
+/// entry published just before a crash is published again after its lease, and the worker
+/// makes that harmless.
+pub struct OutboxRelay {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
+    settings: RelaySettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("publishing failed: {0}")]
+    Queue(String),
+}
+
+impl OutboxRelay {
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn Queue>, settings: RelaySettings) -> Self {
+        Self {
+            store,
+            queue,
+            settings,
+        }
+    }
+
+    /// Claims one batch and publishes it; returns how many entries were published.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let now = orderflow_core::now();
+        let claimed = self
+            .store
+            .claim_outbox(self.settings.batch, self.settings.lease, now)
+            .await?;
+        let mut published = 0;
+        for (index, entry) in claimed.iter().enumerate() {
+            let message = OutgoingMessage {
+                body: entry.payload.clone(),
+                attributes: BTreeMap::from([("orderId".to_owned(), entry.order_id.to_string())]),
+            };
+            if let Err(e) = self.queue.send(&message).await {
+                // The queue is down: hand this entry and the rest of the batch back for later.
+                let retry_at = orderflow_core::now() + self.settings.retry_base;
+                for unsent in &claimed[index..] {
+                    self.store.retry_outbox(&unsent.id, retry_at).await?;
+                }
+                return Err(RelayError::Queue(e.to_string()));
+            }
+            self.store
+                .mark_outbox_sent(&entry.id, orderflow_core::now())
+                .await?;
+            published += 1;
+        }
+        Ok(published)
+    }
+
+    /// Relays until `shutdown` is cancelled, backing off while the store or queue fails.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let pause = match self.relay_once().await {
+                Ok(0) => {
+                    failures = 0;
+                    self.settings.idle
+                }
+                Ok(published) => {
+                    failures = 0;
+                    tracing::debug!(published, "outbox entries published");
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let pause =
+                        exponential(self.settings.retry_base, self.settings.retry_max, failures);
+                    tracing::warn!(error = %e, retry_in = ?pause, "outbox relay failed");
+                    pause
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+}

@@ -1,0 +1,194 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_core::ports::{Queue, QueueError, ReceivedMessage};
+use orderflow_core::usecases::{Delivery, ProcessingService};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::OrderMessage;
+use crate::backoff::exponential;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Messages asked for per receive (1 to 10).
+    pub batch: u32,
+    /// Messages processed at once.
+    pub concurrency: usize,
+    /// Long-poll wait of one receive.
+    pub wait: Duration,
+    /// How long a received message stays hidden while it is processed.
+    pub visibility: Duration,
+    /// First retry delay of a failing message; doubles per receive up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// After a shutdown signal, how long in-flight messages may take to finish.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            batch: 10,
+            concurrency: 32,
+            wait: Duration::from_secs(5),
+            visibility: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            shutdown_deadline: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Consumes the order queue: each message is processed and deleted, or left to reappear
+/// after a growing delay when processing must be retried.
+pub struct Worker {
+    queue: Arc<dyn Queue>,
+    processing: Arc<ProcessingService>,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        processing: Arc<ProcessingService>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            queue,
+            processing,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled; then stops receiving and gives in-flight messages
+    /// up to the shutdown deadline. Messages still unfinished then reappear for another
+    /// worker once their visibility timeout passes.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
+        let mut receive_failures = 0u32;
+        while !shutdown.is_cancelled() {
+            while in_flight.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = in_flight.join_next() => continue,
+                }
+            }
+            let max = u32::try_from(free)
+                .unwrap_or(u32::MAX)
+                .min(self.settings.batch);
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.queue.receive(max, self.settings.wait, self.settings.visibility) => received,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    receive_failures = 0;
+                    messages
+                }
+                Err(e) => {
+                    receive_failures = receive_failures.saturating_add(1);
+                    let pause = exponential(
+                        Duration::from_millis(200),
+                        Duration::from_secs(30),
+                        receive_failures,
+                    );
+                    tracing::warn!(error = %e, retry_in = ?pause, "queue receive failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            for message in messages {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let job = Job {
+                    queue: Arc::clone(&self.queue),
+                    processing: Arc::clone(&self.processing),
+                    settings: self.settings.clone(),
+                };
+                in_flight.spawn(async move {
+                    job.handle(message).await;
+                    drop(permit);
+                });
+            }
+        }
+        let remaining = in_flight.len();
+        tracing::info!(remaining, "worker stopping; finishing in-flight messages");
+        let drained = tokio::time::timeout(self.settings.shutdown_deadline, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                unfinished = in_flight.len(),
+                "shutdown deadline passed; unfinished messages will be redelivered"
+            );
+            in_flight.abort_all();
+        }
+        tracing::info!("worker stopped");
+    }
+}
+
+/// What one message's task needs.
+struct Job {
+    queue: Arc<dyn Queue>,
+    processing: Arc<ProcessingService>,
+    settings: WorkerSettings,
+}
+
+impl Job {
+    async fn handle(&self, message: ReceivedMessage) {
+        let Ok(parsed) = OrderMessage::parse(&message.body) else {
+            tracing::error!(message_id = %message.id, "unreadable message; deleting it");
+            self.delete(&message).await;
+            return;
+        };
+        let order_id = parsed.order_id;
+        let delivery = Delivery {
+            receive_count: message.receive_count,
+            max_receives: self.queue.max_receives(),
+        };
+        let mut result = self.processing.handle(order_id, delivery).await;
+        if let Err(e) = &result
+            && delivery.is_last()
+        {
+            let why = format!("gave up after {} attempts: {}", delivery.receive_count, e.0);
+            result = self.processing.give_up(order_id, &why).await;
+        }
+        match result {
+            Ok(()) => self.delete(&message).await,
+            Err(e) => {
+                let delay = exponential(
+                    self.settings.retry_base,
+                    self.settings.retry_max,
+                    message.receive_count,
+                );
+                tracing::warn!(%order_id, receive_count = message.receive_count, retry_in = ?delay,
+                    error = %e, "order processing will be retried");
+                if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
+                    tracing::warn!(%order_id, error = %e, "could not delay the retry");
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, message: &ReceivedMessage) {
+        match self.queue.delete(&message.receipt).await {
+            Ok(()) => {}
+            // Its visibility ran out and another delivery owns it now; that one finishes.
+            Err(QueueError::StaleReceipt) => {
+                tracing::debug!(message_id = %message.id, "message was redelivered before delete");
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %message.id, error = %e, "delete failed; it will be redelivered")
+            }
+        }
+    }
+}

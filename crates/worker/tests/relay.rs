@@ -1,0 +1,134 @@
+//! The outbox relay against the real SQLite store and queue.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_core::ports::{
+    InventoryStore, OrderStore, OutboxStore, Queue, Store, UserRecord, UserStore,
+};
+use orderflow_core::{
+    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
+    Quantity, User, UserId, UserName,
+};
+use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_worker::{CancellationToken, OrderMessage, OutboxRelay, RelaySettings};
+
+async fn store_with_orders(dir: &std::path::Path, count: usize) -> (Arc<SqliteStore>, Vec<Order>) {
+    let store = Arc::new(SqliteStore::open(dir).unwrap());
+    let user = User {
+        id: UserId::generate(),
+        name: UserName::parse("Relay").unwrap(),
+        email: Email::parse("relay@example.com").unwrap(),
+        created_at: orderflow_core::now(),
+    };
+    store
+        .insert_user(&UserRecord {
+            user: user.clone(),
+            password_hash: PasswordHash::from_phc("x".into()),
+        })
+        .await
+        .unwrap();
+    let product = Product {
+        id: ProductId::parse("a").unwrap(),
+        name: ProductName::parse("A").unwrap(),
+        unit_price: Money::new(100, Currency::USD).unwrap(),
+        stock: 100_000,
+    };
+    store
+        .upsert_products(std::slice::from_ref(&product))
+        .await
+        .unwrap();
+    let mut orders = Vec::new();
+    for _ in 0..count {
+        let line = OrderLine {
+            product_id: product.id.clone(),
+            name: product.name.clone(),
+            quantity: Quantity::parse(1).unwrap(),
+            unit_price: product.unit_price,
+        };
+        let order = Order::place(user.id, vec![line], orderflow_core::now()).unwrap();
+        store.place_order(&order, None).await.unwrap();
+        orders.push(order);
+    }
+    (store, orders)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_relays_publish_each_entry_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, orders) = store_with_orders(dir.path(), 300).await;
+    let queue = Arc::new(SqliteQueue::new(&store, 5));
+    let settings = RelaySettings {
+        batch: 7,
+        ..RelaySettings::default()
+    };
+    let stop = CancellationToken::new();
+    let relays: Vec<_> = (0..3)
+        .map(|_| {
+            let relay = OutboxRelay::new(
+                Arc::clone(&store) as Arc<dyn Store>,
+                Arc::clone(&queue) as Arc<dyn Queue>,
+                settings.clone(),
+            );
+            tokio::spawn(relay.run(stop.clone()))
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.outbox_backlog().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "relays did not drain the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    for relay in relays {
+        relay.await.unwrap();
+    }
+
+    let mut published = Vec::new();
+    loop {
+        let batch = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            assert_eq!(
+                message.attributes.get("orderId"),
+                Some(
+                    &OrderMessage::parse(&message.body)
+                        .unwrap()
+                        .order_id
+                        .to_string()
+                )
+            );
+            published.push(OrderMessage::parse(&message.body).unwrap().order_id);
+        }
+    }
+    assert_eq!(published.len(), 300, "no entry published twice");
+    let expected: BTreeSet<_> = orders.iter().map(|o| o.id).collect();
+    assert_eq!(published.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
+#[tokio::test]
+async fn published_entries_are_not_published_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_orders(dir.path(), 2).await;
+    let relay = OutboxRelay::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::new(SqliteQueue::new(&store, 5)),
+        RelaySettings::default(),
+    );
+    assert_eq!(relay.relay_once().await.unwrap(), 2);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    assert_eq!(
+        relay.relay_once().await.unwrap(),
+        0,
+        "nothing is published twice"
+    );
+}
