@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use ipnet::IpNet;
+use orderflow_core::usecases::CachePolicy;
 
 /// Request limits per client: how many in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub struct ApiSettings {
     pub trusted_proxies: Vec<IpNet>,
     pub body_limit_bytes: usize,
     pub refresh_token_ttl: Duration,
+    pub cache_policy: CachePolicy,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +50,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            cache_policy: CachePolicy::AllOrders,
         }
     }
 }

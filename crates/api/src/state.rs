@@ -42,6 +42,7 @@ impl AppState {
             orders: Arc::new(OrderService::new(
                 Arc::clone(&deps.store),
                 Arc::clone(&deps.cache),
+                settings.cache_policy,
                 Arc::clone(&deps.broadcaster),
             )),
             inventory: Arc::new(InventoryService::new(Arc::clone(&deps.store))),

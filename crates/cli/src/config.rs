@@ -319,21 +319,24 @@ impl Settings {
     }
 }
 
-/// `900`, `900s`, `15m`, `1h` or `7d`.
+/// `250ms`, `900`, `900s`, `15m`, `1h` or `7d`.
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => 0,
     };
     match digits.parse::<u64>() {
-        Ok(n) if n > 0 && scale > 0 => Ok(Duration::from_secs(n.saturating_mul(scale))),
+        Ok(n) if n > 0 && millis_per_unit > 0 => {
+            Ok(Duration::from_millis(n.saturating_mul(millis_per_unit)))
+        }
         _ => Err(format!(
-            "{raw:?} is not a duration such as 900, 900s, 15m, 1h or 7d"
+            "{raw:?} is not a duration such as 250ms, 900s, 15m, 1h or 7d"
         )),
     }
 }

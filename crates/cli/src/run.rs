@@ -9,7 +9,7 @@ use orderflow_api::{AppState, Application, Dependencies};
 use orderflow_core::ports::{
     AcceptAll, Mailer, OrderCache, OrderProcessor, Queue, StatusBroadcaster, Store,
 };
-use orderflow_core::usecases::ProcessingService;
+use orderflow_core::usecases::{CachePolicy, ProcessingService};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
@@ -124,6 +124,8 @@ pub fn build_worker(
         Arc::clone(&backends.mailer),
         Arc::clone(&backends.broadcaster),
         processor,
+        // A sender slower than the visibility timeout has lost its message anyway.
+        settings.worker.visibility,
     );
     Worker::new(
         Arc::clone(&backends.queue),
@@ -194,9 +196,13 @@ pub async fn start(
 
 pub async fn run(
     mode: Mode,
-    settings: Settings,
+    mut settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if mode == Mode::Api {
+        // The workers run in other processes and cannot refresh this process's cache.
+        settings.api.cache_policy = CachePolicy::FinalOrdersOnly;
+    }
     let backends = Backends::open(&settings).await?;
     let stop = CancellationToken::new();
     let running = start(

@@ -95,3 +95,36 @@ async fn limiter_memory_is_bounded() {
         RateDecision::Allowed
     );
 }
+
+#[tokio::test]
+async fn an_older_copy_never_replaces_a_newer_one() {
+    let cache = MemoryOrderCache::new(100, Duration::from_secs(600));
+    let pending = order();
+    let mut processing = pending.clone();
+    let transition = processing
+        .transition(
+            orderflow_core::OrderStatus::Processing,
+            None,
+            orderflow_core::now(),
+        )
+        .unwrap();
+    processing.apply(&transition).unwrap();
+
+    cache.put(&processing).await.unwrap();
+    cache.put(&pending).await.unwrap();
+    assert_eq!(
+        cache.get(pending.id).await.unwrap(),
+        Some(processing.clone())
+    );
+    let mut processed = processing.clone();
+    let transition = processed
+        .transition(
+            orderflow_core::OrderStatus::Processed,
+            None,
+            orderflow_core::now(),
+        )
+        .unwrap();
+    processed.apply(&transition).unwrap();
+    cache.put(&processed).await.unwrap();
+    assert_eq!(cache.get(pending.id).await.unwrap(), Some(processed));
+}

@@ -35,7 +35,8 @@ pub struct TestApp {
     pub backends: Backends,
     pub settings: Settings,
     store: SqliteStore,
-    running: Option<Running>,
+    /// Dropping it aborts the services, so it lives as long as the app.
+    _running: Running,
     dir: TempDir,
 }
 
@@ -151,7 +152,7 @@ async fn spawn(
         store: SqliteStore::open(dir.path()).unwrap(),
         backends,
         settings,
-        running: Some(running),
+        _running: running,
         dir,
     }
 }
@@ -165,11 +166,59 @@ impl TestApp {
         self.settings.mail_dir.clone()
     }
 
-    /// Stops every service gracefully, as a shutdown signal would.
-    pub async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await.unwrap();
+    /// Starts a worker in this process on the app's backends (queue, store, mail, broadcast).
+    pub async fn start_worker(&self, processor: Arc<dyn OrderProcessor>) -> Running {
+        orderflow::run::start(
+            Mode::Worker,
+            &self.settings,
+            &self.backends,
+            processor,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Polls the order until it has `status`.
+    pub async fn wait_for_status(&self, token: &str, id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let order = self
+                .get(&format!("/api/orders/{id}"), Some(token))
+                .await
+                .expect(200)
+                .json();
+            if order["status"] == status {
+                return order;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "order {id} never reached {status}: {order}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+    }
+
+    /// Waits until at least `count` emails have been written; returns them all.
+    pub async fn wait_for_emails(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let emails = self.emails();
+            if emails.len() >= count {
+                return emails;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {count} emails written",
+                emails.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The `.eml` files written so far, by file name.
+    pub fn emails(&self) -> Vec<String> {
+        emails_in(&self.mail_dir())
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
@@ -261,4 +310,18 @@ impl TestApp {
         self.post("/api/orders", Some(token), &json!({ "items": items }))
             .await
     }
+}
+
+pub fn emails_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }

@@ -10,4 +10,6 @@ mod helpers;
 mod inventory;
 mod openapi;
 mod orders;
+mod processes;
+mod processing;
 mod rate_limits;

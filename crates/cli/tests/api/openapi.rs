@@ -34,6 +34,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
         "post",
         &["200", "401", "404", "409"],
     ),
+    ("/api/orders/{id}/events", "get", &["200", "401", "404"]),
     ("/healthz", "get", &["200"]),
     ("/readyz", "get", &["200", "503"]),
 ];

@@ -159,6 +159,12 @@ impl Order {
         StatusTransition::new(self.status, to, reason, at)
     }
 
+    /// Whether this is a later version of the same order than `other`: every status change
+    /// appends to the history, so its length orders the versions.
+    pub fn is_newer_than(&self, other: &Order) -> bool {
+        self.history.len() > other.history.len()
+    }
+
     /// This order with `transition` applied, as a store records it.
     pub fn apply(&mut self, transition: &StatusTransition) -> Result<(), IllegalTransition> {
         if self.status != transition.from() {

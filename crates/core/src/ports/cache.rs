@@ -10,6 +10,9 @@ pub struct CacheError(pub String);
 #[async_trait]
 pub trait OrderCache: Send + Sync {
     async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError>;
+    /// Caches `order` unless the cache already holds a newer version of it: a reader
+    /// filling the cache with what it read before a writer's change must not undo that
+    /// change's refresh.
     async fn put(&self, order: &Order) -> Result<(), CacheError>;
     async fn invalidate(&self, id: OrderId) -> Result<(), CacheError>;
     async fn ping(&self) -> Result<(), CacheError>;

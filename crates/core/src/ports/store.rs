@@ -210,17 +210,22 @@ pub trait OutboxStore: Send + Sync {
 pub enum NotificationState {
     /// Not sent yet (new, or left in sending by a crash): send it now.
     Send,
+    /// Another delivery started sending it less than the lease ago: try again later.
+    InProgress,
     /// Already sent: do nothing.
     AlreadySent,
 }
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Records that the email for (order, status) is being sent, unless it already was.
+    /// Records that the email for (order, status) is being sent, unless it already was or
+    /// another delivery began sending it within `lease` (after that, the sender is taken to
+    /// have crashed and this delivery sends it again).
     async fn begin_notification(
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError>;
     /// The email for (order, status) went out (`rejected`: the mail service refused it for

@@ -60,9 +60,21 @@ impl CacheStatus {
     }
 }
 
+/// Which orders the cache may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Every order: every writer of orders refreshes this cache (one process, or a shared
+    /// cache).
+    AllOrders,
+    /// Only orders in a final status, which never change: for a cache that writers in other
+    /// processes cannot reach.
+    FinalOrdersOnly,
+}
+
 pub struct OrderService {
     store: Arc<dyn Store>,
     cache: Arc<dyn OrderCache>,
+    cache_policy: CachePolicy,
     broadcaster: Arc<dyn StatusBroadcaster>,
 }
 
@@ -70,11 +82,13 @@ impl OrderService {
     pub fn new(
         store: Arc<dyn Store>,
         cache: Arc<dyn OrderCache>,
+        cache_policy: CachePolicy,
         broadcaster: Arc<dyn StatusBroadcaster>,
     ) -> Self {
         Self {
             store,
             cache,
+            cache_policy,
             broadcaster,
         }
     }
@@ -218,7 +232,11 @@ impl OrderService {
             .await?
             .filter(|o| o.user_id == user_id)
             .ok_or(OrderError::NotFound)?;
-        if let Err(e) = self.cache.put(&order).await {
+        let cacheable = match self.cache_policy {
+            CachePolicy::AllOrders => true,
+            CachePolicy::FinalOrdersOnly => order.status.is_terminal(),
+        };
+        if cacheable && let Err(e) = self.cache.put(&order).await {
             tracing::warn!(error = %e, "order cache write failed");
         }
         Ok((order, CacheStatus::Miss))
@@ -260,8 +278,9 @@ impl OrderService {
             .map_err(|e| OrderError::NotCancellable(e.from))?;
         match self.store.transition_order(id, &transition).await? {
             Transitioned::Applied(order) => {
-                if let Err(e) = self.cache.invalidate(id).await {
-                    tracing::warn!(error = %e, "order cache invalidation failed");
+                // Refreshed, not dropped: a reader's older copy cannot then replace it.
+                if let Err(e) = self.cache.put(&order).await {
+                    tracing::warn!(error = %e, "order cache refresh failed");
                 }
                 let event = StatusEvent {
                     order_id: id,

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::domain::{EmailMessage, Order, OrderId, OrderStatus};
 use crate::ports::{
@@ -45,6 +46,8 @@ pub struct ProcessingService {
     mailer: Arc<dyn Mailer>,
     broadcaster: Arc<dyn StatusBroadcaster>,
     processor: Arc<dyn OrderProcessor>,
+    /// How long a started email is left to its sender before another delivery resends it.
+    notification_lease: Duration,
 }
 
 impl ProcessingService {
@@ -54,6 +57,7 @@ impl ProcessingService {
         mailer: Arc<dyn Mailer>,
         broadcaster: Arc<dyn StatusBroadcaster>,
         processor: Arc<dyn OrderProcessor>,
+        notification_lease: Duration,
     ) -> Self {
         Self {
             store,
@@ -61,6 +65,7 @@ impl ProcessingService {
             mailer,
             broadcaster,
             processor,
+            notification_lease,
         }
     }
 
@@ -154,10 +159,22 @@ impl ProcessingService {
     async fn notify(&self, order: &Order) -> Result<(), RetryLater> {
         let state = self
             .store
-            .begin_notification(order.id, order.status, crate::domain::now())
+            .begin_notification(
+                order.id,
+                order.status,
+                self.notification_lease,
+                crate::domain::now(),
+            )
             .await?;
-        if state == NotificationState::AlreadySent {
-            return Ok(());
+        match state {
+            NotificationState::Send => {}
+            NotificationState::AlreadySent => return Ok(()),
+            NotificationState::InProgress => {
+                return Err(RetryLater(format!(
+                    "the {} email of order {} is being sent by another delivery",
+                    order.status, order.id
+                )));
+            }
         }
         let user = self
             .store

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 use orderflow_core::ports::{CacheError, OrderCache};
 use orderflow_core::{Order, OrderId};
@@ -29,7 +30,12 @@ impl OrderCache for MemoryOrderCache {
     }
 
     async fn put(&self, order: &Order) -> Result<(), CacheError> {
-        self.orders.insert(order.id, order.clone());
+        self.orders
+            .entry(order.id)
+            .and_compute_with(|cached| match cached {
+                Some(cached) if !order.is_newer_than(cached.value()) => Op::Nop,
+                _ => Op::Put(order.clone()),
+            });
         Ok(())
     }
 

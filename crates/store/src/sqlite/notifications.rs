@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
 use orderflow_core::ports::{NotificationState, NotificationStore, StoreError};
 use orderflow_core::{OrderId, OrderStatus};
@@ -18,28 +20,34 @@ impl NotificationStore for SqliteStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError> {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         self.db
             .write(move |tx| {
                 let key = params![order_id.to_string(), status.as_str()];
-                let state: Option<String> = tx
+                let state: Option<(String, i64)> = tx
                     .query_row(
-                        "SELECT state FROM notifications WHERE order_id = ?1 AND status = ?2",
+                        "SELECT state, started_at FROM notifications
+                         WHERE order_id = ?1 AND status = ?2",
                         key,
-                        |row| row.get(0),
+                        |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()?;
-                match state.as_deref() {
-                    Some(SENT) | Some(REJECTED) => {
+                match state {
+                    Some((state, _)) if state == SENT || state == REJECTED => {
                         Ok(Outcome::Rollback(NotificationState::AlreadySent))
                     }
+                    Some((_, started_at)) if started_at.saturating_add(lease) > millis(now) => {
+                        Ok(Outcome::Rollback(NotificationState::InProgress))
+                    }
                     Some(_) => {
-                        // Left in sending by a crash: send again.
+                        // Left in sending by a crashed sender: take it over.
                         tx.execute(
-                            "UPDATE notifications SET attempts = attempts + 1
+                            "UPDATE notifications SET attempts = attempts + 1, started_at = ?3
                              WHERE order_id = ?1 AND status = ?2",
-                            key,
+                            params![order_id.to_string(), status.as_str(), millis(now)],
                         )?;
                         Ok(Outcome::Commit(NotificationState::Send))
                     }

@@ -71,20 +71,21 @@ pub async fn published_outbox_entries_are_never_claimed_again(store: &dyn Store)
 pub async fn each_order_status_is_notified_once(store: &dyn Store) {
     let ids = three_orders(store).await;
     let (order, status) = (ids[0], OrderStatus::Processed);
+    let lease = Duration::from_secs(30);
+    let begin = |status, at| store.begin_notification(order, status, lease, at);
+    assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
+    // A concurrent delivery does not send it a second time...
     assert_eq!(
-        store
-            .begin_notification(order, status, now())
-            .await
-            .unwrap(),
-        NotificationState::Send
+        begin(status, now()).await.unwrap(),
+        NotificationState::InProgress
     );
-    // A crash between begin and complete: the next delivery sends again.
+    // ...but once the lease has passed, the sender is taken to have crashed: send again.
+    let later = now() + Duration::from_secs(31);
+    assert_eq!(begin(status, later).await.unwrap(), NotificationState::Send);
     assert_eq!(
-        store
-            .begin_notification(order, status, now())
-            .await
-            .unwrap(),
-        NotificationState::Send
+        begin(status, later).await.unwrap(),
+        NotificationState::InProgress,
+        "the take-over renewed the lease"
     );
     assert_eq!(store.notifications_completed(order).await.unwrap(), 0);
     store
@@ -92,32 +93,21 @@ pub async fn each_order_status_is_notified_once(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .begin_notification(order, status, now())
-            .await
-            .unwrap(),
+        begin(status, later).await.unwrap(),
         NotificationState::AlreadySent
     );
     assert_eq!(store.notifications_completed(order).await.unwrap(), 1);
 
     // Another status of the same order is its own notification; a rejection is final too.
     let failed = OrderStatus::Failed;
-    assert_eq!(
-        store
-            .begin_notification(order, failed, now())
-            .await
-            .unwrap(),
-        NotificationState::Send
-    );
+    assert_eq!(begin(failed, now()).await.unwrap(), NotificationState::Send);
     store
         .complete_notification(order, failed, Some("address rejected".into()), now())
         .await
         .unwrap();
+    let much_later = now() + Duration::from_secs(3600);
     assert_eq!(
-        store
-            .begin_notification(order, failed, now())
-            .await
-            .unwrap(),
+        begin(failed, much_later).await.unwrap(),
         NotificationState::AlreadySent
     );
     assert_eq!(store.notifications_completed(order).await.unwrap(), 2);

@@ -1,0 +1,365 @@
+//! Asynchronous processing end to end in one process: relay, queue, worker, email, SSE.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_core::ports::{AcceptAll, OrderProcessor, OutgoingMessage, ProcessingError};
+use orderflow_core::{Order, OrderId};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_serve};
+
+/// Reads a server-sent event stream until the server closes it; returns each `status`
+/// event's data.
+async fn read_status_events(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let mut response = app
+        .request(Method::GET, &format!("/api/orders/{id}/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut text = String::new();
+    let read_all = async {
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read_all)
+        .await
+        .expect("the stream closes after a terminal status");
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l == "event: status"))
+        .map(|block| {
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_is_processed_emailed_once_and_streamed_live() {
+    let app = spawn_app().await;
+    app.seed(&[("sku-mug", 1999, 10)]).await;
+    let token = app.user("e2e@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-mug", "quantity": 2 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    // Watch from PENDING, then let a worker at it.
+    let watching = read_status_events(&app, &token, &id);
+    let worker = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.start_worker(Arc::new(AcceptAll)).await
+    };
+    let (events, _worker) = tokio::join!(watching, worker);
+    let statuses: Vec<_> = events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["PENDING", "PROCESSING", "PROCESSED"]);
+    assert!(events.iter().all(|e| e["orderId"] == id));
+
+    let done = app.wait_for_status(&token, &id, "PROCESSED").await;
+    let history: Vec<_> = done["statusHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["PENDING", "PROCESSING", "PROCESSED"]);
+    assert_eq!(
+        app.stock("sku-mug").await,
+        8,
+        "a processed order keeps its stock"
+    );
+
+    let emails = app.wait_for_emails(1).await;
+    assert_eq!(emails, [format!("{id}-processed.eml")]);
+    let eml = std::fs::read_to_string(app.mail_dir().join(&emails[0])).unwrap();
+    assert!(eml.contains("To: \"Test User\" <e2e@example.com>"), "{eml}");
+    assert!(eml.contains(&format!("Subject: Order {id} confirmed")));
+    assert!(eml.contains("multipart/alternative"));
+    assert!(eml.contains("text/plain") && eml.contains("text/html"));
+    assert!(eml.contains("39.98 USD"));
+
+    // Watching a finished order: its current status, then the stream ends.
+    let events = read_status_events(&app, &token, &id).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["status"], "PROCESSED");
+    let stranger = app.user("watcher@example.com").await;
+    app.get(&format!("/api/orders/{id}/events"), Some(&stranger))
+        .await
+        .expect(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redelivered_messages_change_nothing_twice() {
+    let app = spawn_app().await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("redeliver@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+    // The relay publishes the order once; the queue delivers it twice more.
+    let body = json!({ "orderId": id }).to_string();
+    for _ in 0..2 {
+        app.backends
+            .queue
+            .send(&OutgoingMessage {
+                body: body.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.backends.queue.depth().await.unwrap().visible < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay did not publish the order"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let _worker = app.start_worker(Arc::new(AcceptAll)).await;
+    let done = app.wait_for_status(&token, &id, "PROCESSED").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let depth = app.backends.queue.depth().await.unwrap();
+        if depth.visible + depth.in_flight == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "messages left: {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        done["statusHistory"].as_array().unwrap().len(),
+        3,
+        "one change per status"
+    );
+    let final_order = app
+        .get(&format!("/api/orders/{id}"), Some(&token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(final_order["statusHistory"], done["statusHistory"]);
+    assert_eq!(
+        app.wait_for_emails(1).await,
+        [format!("{id}-processed.eml")]
+    );
+    let order_id = OrderId::parse(&id).unwrap();
+    assert_eq!(
+        app.backends
+            .store
+            .notifications_completed(order_id)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// A payment step that is always down.
+struct AlwaysDown;
+
+#[async_trait]
+impl OrderProcessor for AlwaysDown {
+    async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
+        Err(ProcessingError::Transient(
+            "payment service unreachable".into(),
+        ))
+    }
+}
+
+/// A payment step that declines every order.
+struct Declines;
+
+#[async_trait]
+impl OrderProcessor for Declines {
+    async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
+        Err(ProcessingError::Permanent("card declined".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_orders_fail_release_their_stock_and_email_once() {
+    let app = spawn_serve(Arc::new(AlwaysDown), |args| {
+        args.queue_max_receives = Some("3".into());
+    })
+    .await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("poison@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-a", "quantity": 4 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    let failed = app.wait_for_status(&token, &id, "FAILED").await;
+    let last = failed["statusHistory"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("gave up after 3 attempts")
+            && reason.contains("payment service unreachable"),
+        "{reason}"
+    );
+    assert_eq!(app.stock("sku-a").await, 10, "stock released");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let depth = app.backends.queue.depth().await.unwrap();
+        if depth.visible + depth.in_flight == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "message still queued: {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.wait_for_emails(1).await, [format!("{id}-failed.eml")]);
+    let eml = std::fs::read_to_string(app.mail_dir().join(format!("{id}-failed.eml"))).unwrap();
+    assert!(eml.contains("could not be processed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn declined_orders_fail_at_once_with_the_reason() {
+    let app = spawn_serve(Arc::new(Declines), |_| {}).await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("declined@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-a", "quantity": 4 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+    let failed = app.wait_for_status(&token, &id, "FAILED").await;
+    let history = failed["statusHistory"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2]["reason"], "card declined");
+    assert_eq!(app.stock("sku-a").await, 10);
+    assert_eq!(app.wait_for_emails(1).await, [format!("{id}-failed.eml")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_orders_placed_while_the_worker_runs_all_finish_with_one_email_each() {
+    let app = spawn_serve(Arc::new(AcceptAll), |args| {
+        args.auth_rate_limit_per_minute = Some("1000".into());
+    })
+    .await;
+    app.seed(&[("sku-a", 100, 5_000)]).await;
+    let token = app.user("bulk@example.com").await;
+    let mut ids = Vec::new();
+    for chunk in 0..50 {
+        let placements =
+            (0..20).map(|_| app.place(&token, json!([{ "productId": "sku-a", "quantity": 1 }])));
+        for response in futures::future::join_all(placements).await {
+            ids.push(
+                response.expect(201).json()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(ids.len(), (chunk + 1) * 20);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while app.emails().len() < 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} emails",
+            app.emails().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expected: Vec<String> = {
+        let mut names: Vec<_> = ids.iter().map(|id| format!("{id}-processed.eml")).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(app.emails(), expected, "one email per order, no duplicates");
+    let page = app
+        .get("/api/orders?status=PROCESSED&limit=100", Some(&token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 100);
+    let pending = app
+        .get("/api/orders?status=PENDING", Some(&token))
+        .await
+        .expect(200)
+        .json();
+    let processing = app
+        .get("/api/orders?status=PROCESSING", Some(&token))
+        .await
+        .expect(200)
+        .json();
+    assert!(pending["items"].as_array().unwrap().is_empty());
+    assert!(processing["items"].as_array().unwrap().is_empty());
+    assert_eq!(app.stock("sku-a").await, 4_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_orders_are_not_processed() {
+    let app = spawn_app_with(|_| {}).await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("cancelfirst@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+    app.send(
+        app.request(Method::POST, &format!("/api/orders/{id}/cancel"))
+            .bearer_auth(&token),
+    )
+    .await
+    .expect(200);
+    let _worker = app.start_worker(Arc::new(AcceptAll)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let depth = app.backends.queue.depth().await.unwrap();
+        let backlog =
+            orderflow_core::ports::OutboxStore::outbox_backlog(app.backends.store.as_ref())
+                .await
+                .unwrap();
+        if backlog == 0 && depth.visible + depth.in_flight == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = app
+        .get(&format!("/api/orders/{id}"), Some(&token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(after["status"], "CANCELLED");
+    assert!(app.emails().is_empty());
+}
