@@ -363,3 +363,49 @@ async fn cancelled_orders_are_not_processed() {
     assert_eq!(after["status"], "CANCELLED");
     assert!(app.emails().is_empty());
 }
+
+/// A payment step that takes a while.
+struct Slow(Duration);
+
+#[async_trait]
+impl OrderProcessor for Slow {
+    async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_worker_finishes_what_it_started() {
+    let app = spawn_app().await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("graceful@example.com").await;
+    let order = app
+        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
+        .await
+        .expect(201)
+        .json();
+    let id = order["id"].as_str().unwrap().to_owned();
+    let worker = app
+        .start_worker(Arc::new(Slow(Duration::from_millis(800))))
+        .await;
+    app.wait_for_status(&token, &id, "PROCESSING").await;
+
+    // Shutdown while the order is in the middle of processing: it still completes.
+    let stopping = std::time::Instant::now();
+    worker.stop().await.unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    let order = app
+        .get(&format!("/api/orders/{id}"), Some(&token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(order["status"], "PROCESSED");
+    assert_eq!(app.emails(), [format!("{id}-processed.eml")]);
+    let depth = app.backends.queue.depth().await.unwrap();
+    assert_eq!(
+        depth.visible + depth.in_flight,
+        0,
+        "its message was deleted"
+    );
+}
