@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use orderflow::config::{RunArgs, Settings};
 use orderflow::run::{Backends, Mode, Running};
@@ -201,19 +202,29 @@ impl TestApp {
 
     /// Waits until at least `count` emails have been written; returns them all.
     pub async fn wait_for_emails(&self, count: usize) -> Vec<String> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let emails = self.emails();
-            if emails.len() >= count {
-                return emails;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} of {count} emails written",
-                emails.len()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+        eventually(
+            Duration::from_secs(120),
+            "the emails to be written",
+            || async {
+                let emails = self.emails();
+                (emails.len() >= count).then_some(emails)
+            },
+        )
+        .await
+    }
+
+    /// Waits until the outbox is published and the queue has nothing visible or in flight.
+    pub async fn wait_until_drained(&self) {
+        eventually(
+            Duration::from_secs(30),
+            "the outbox and queue to drain",
+            || async {
+                let backlog = self.backends.store.outbox_backlog().await.unwrap();
+                let depth = self.backends.queue.depth().await.unwrap();
+                (backlog == 0 && depth.visible + depth.in_flight == 0).then_some(())
+            },
+        )
+        .await
     }
 
     /// The `.eml` files written so far, by file name.
@@ -324,4 +335,23 @@ pub fn emails_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// Polls `check` until it gives a value; fails naming `what` after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use orderflow_core::OrderId;
 use serde_json::json;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, emails_in, spawn_app};
+use crate::helpers::{JWT_SECRET, PASSWORD, emails_in, eventually, spawn_app};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
 
@@ -77,22 +77,16 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         }
     }
     let store = app.backends.store.clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while store.outbox_backlog().await.unwrap() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the relay did not publish every order"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "every order to be queued",
+        || async { (store.outbox_backlog().await.unwrap() == 0).then_some(()) },
+    )
+    .await;
 
     let mail = app.mail_dir();
     let mut first = start("worker", app.data_dir(), None, "worker-1.log");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while emails_in(&mail).len() < 25 {
-        assert!(Instant::now() < deadline, "the first worker sent nothing");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    app.wait_for_emails(25).await;
     first.kill().unwrap(); // SIGKILL: no chance to finish anything
     first.wait().unwrap();
     let sent_before_crash = emails_in(&mail).len();
@@ -102,27 +96,17 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
     );
 
     let second = start("worker", app.data_dir(), None, "worker-2.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while emails_in(&mail).len() < ids.len() {
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} emails",
-            emails_in(&mail).len(),
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_emails(ids.len()).await;
     // An email written just before the kill is recorded as sent only when its message
     // comes back (after the visibility timeout): wait for every record to complete.
     for id in &ids {
         let id = OrderId::parse(id).unwrap();
-        while store.notifications_completed(id).await.unwrap() == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "the email of {id} was never recorded as sent"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            Duration::from_secs(30),
+            "the email to be recorded as sent",
+            || async { (store.notifications_completed(id).await.unwrap() > 0).then_some(()) },
+        )
+        .await;
         assert_eq!(store.notifications_completed(id).await.unwrap(), 1);
         let order = store.order(id).await.unwrap().unwrap();
         assert_eq!(order.status, orderflow_core::OrderStatus::Processed);

@@ -8,7 +8,7 @@ use orderflow_core::{Order, OrderId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_serve};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with, spawn_serve};
 
 /// Reads a server-sent event stream until the server closes it; returns each `status`
 /// event's data.
@@ -130,29 +130,16 @@ async fn redelivered_messages_change_nothing_twice() {
             .await
             .unwrap();
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.backends.queue.depth().await.unwrap().visible < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the relay did not publish the order"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "three deliveries queued",
+        || async { (app.backends.queue.depth().await.unwrap().visible == 3).then_some(()) },
+    )
+    .await;
 
     let _worker = app.start_worker(Arc::new(AcceptAll)).await;
     let done = app.wait_for_status(&token, &id, "PROCESSED").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let depth = app.backends.queue.depth().await.unwrap();
-        if depth.visible + depth.in_flight == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "messages left: {depth:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_until_drained().await;
     assert_eq!(
         done["statusHistory"].as_array().unwrap().len(),
         3,
@@ -230,18 +217,7 @@ async fn poison_orders_fail_release_their_stock_and_email_once() {
         "{reason}"
     );
     assert_eq!(app.stock("sku-a").await, 10, "stock released");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let depth = app.backends.queue.depth().await.unwrap();
-        if depth.visible + depth.in_flight == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "message still queued: {depth:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_until_drained().await;
     assert_eq!(app.wait_for_emails(1).await, [format!("{id}-failed.eml")]);
     let eml = std::fs::read_to_string(app.mail_dir().join(format!("{id}-failed.eml"))).unwrap();
     assert!(eml.contains("could not be processed"));
@@ -288,15 +264,7 @@ async fn a_thousand_orders_placed_while_the_worker_runs_all_finish_with_one_emai
         }
         assert_eq!(ids.len(), (chunk + 1) * 20);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while app.emails().len() < 1000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} emails",
-            app.emails().len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_emails(1000).await;
     let expected: Vec<String> = {
         let mut names: Vec<_> = ids.iter().map(|id| format!("{id}-processed.eml")).collect();
         names.sort();
@@ -342,19 +310,7 @@ async fn cancelled_orders_are_not_processed() {
     .await
     .expect(200);
     let _worker = app.start_worker(Arc::new(AcceptAll)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let depth = app.backends.queue.depth().await.unwrap();
-        let backlog =
-            orderflow_core::ports::OutboxStore::outbox_backlog(app.backends.store.as_ref())
-                .await
-                .unwrap();
-        if backlog == 0 && depth.visible + depth.in_flight == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_until_drained().await;
     let after = app
         .get(&format!("/api/orders/{id}"), Some(&token))
         .await

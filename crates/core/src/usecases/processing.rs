@@ -25,6 +25,15 @@ impl Delivery {
     }
 }
 
+/// What a delivery is for.
+#[derive(Debug, Clone, Copy)]
+enum Goal<'a> {
+    /// Process the order normally.
+    Process(Delivery),
+    /// Fail the order with this reason (the dead-letter path).
+    GiveUp(&'a str),
+}
+
 /// The delivery could not finish; let the message reappear and try again.
 #[derive(Debug, thiserror::Error)]
 #[error("retry later: {0}")]
@@ -71,33 +80,32 @@ impl ProcessingService {
 
     /// Ok: the message is done with and can be deleted.
     pub async fn handle(&self, order_id: OrderId, delivery: Delivery) -> Result<(), RetryLater> {
+        self.drive(order_id, Goal::Process(delivery)).await
+    }
+
+    /// The dead-letter path for a message past its last delivery: the order fails (stock
+    /// released) unless it already finished, and its outcome is emailed.
+    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<(), RetryLater> {
+        self.drive(order_id, Goal::GiveUp(why)).await
+    }
+
+    /// Steps the order towards a final status, re-reading it after every step, then sends
+    /// the email of that status.
+    async fn drive(&self, order_id: OrderId, goal: Goal<'_>) -> Result<(), RetryLater> {
+        use OrderStatus::*;
         for _ in 0..MAX_STEPS {
             let Some(order) = self.store.order(order_id).await? else {
                 tracing::warn!(%order_id, "message for an unknown order; dropping it");
                 return Ok(());
             };
-            match order.status {
-                OrderStatus::Pending => {
-                    self.advance(&order, OrderStatus::Processing, None).await?;
+            match (order.status, goal) {
+                (Processed | Failed, _) => return self.notify(&order).await,
+                (Cancelled, _) => return Ok(()),
+                (Pending | Processing, Goal::GiveUp(why)) => {
+                    self.advance(&order, Failed, Some(why.to_owned())).await?;
                 }
-                OrderStatus::Processing => match self.processor.process(&order).await {
-                    Ok(()) => self.advance(&order, OrderStatus::Processed, None).await?,
-                    Err(ProcessingError::Permanent(reason)) => {
-                        self.advance(&order, OrderStatus::Failed, Some(reason))
-                            .await?;
-                    }
-                    Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
-                        let reason = format!(
-                            "gave up after {} attempts: {reason}",
-                            delivery.receive_count
-                        );
-                        self.advance(&order, OrderStatus::Failed, Some(reason))
-                            .await?;
-                    }
-                    Err(ProcessingError::Transient(reason)) => return Err(RetryLater(reason)),
-                },
-                OrderStatus::Processed | OrderStatus::Failed => return self.notify(&order).await,
-                OrderStatus::Cancelled => return Ok(()),
+                (Pending, Goal::Process(_)) => self.advance(&order, Processing, None).await?,
+                (Processing, Goal::Process(delivery)) => self.process(&order, delivery).await?,
             }
         }
         Err(RetryLater(format!(
@@ -105,25 +113,23 @@ impl ProcessingService {
         )))
     }
 
-    /// The dead-letter path for a message past its last delivery: the order fails (stock
-    /// released) unless it already finished, and its outcome is emailed.
-    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<(), RetryLater> {
-        for _ in 0..MAX_STEPS {
-            let Some(order) = self.store.order(order_id).await? else {
-                return Ok(());
-            };
-            match order.status {
-                OrderStatus::Pending | OrderStatus::Processing => {
-                    self.advance(&order, OrderStatus::Failed, Some(why.to_owned()))
-                        .await?;
-                }
-                OrderStatus::Processed | OrderStatus::Failed => return self.notify(&order).await,
-                OrderStatus::Cancelled => return Ok(()),
+    /// The business step, then PROCESSED, or FAILED when it fails for good (or for the
+    /// last time).
+    async fn process(&self, order: &Order, delivery: Delivery) -> Result<(), RetryLater> {
+        match self.processor.process(order).await {
+            Ok(()) => self.advance(order, OrderStatus::Processed, None).await,
+            Err(ProcessingError::Permanent(reason)) => {
+                self.advance(order, OrderStatus::Failed, Some(reason)).await
             }
+            Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
+                let reason = format!(
+                    "gave up after {} attempts: {reason}",
+                    delivery.receive_count
+                );
+                self.advance(order, OrderStatus::Failed, Some(reason)).await
+            }
+            Err(ProcessingError::Transient(reason)) => Err(RetryLater(reason)),
         }
-        Err(RetryLater(format!(
-            "order {order_id} kept changing under the worker"
-        )))
     }
 
     /// One compare-and-set step; losing the race is fine (the caller re-reads).
