@@ -34,3 +34,67 @@ mod sqlite {
         );
     }
 }
+
+mod mongo {
+    use std::sync::Arc;
+
+    use orderflow_store::{MongoStore, MongoStoreError};
+    use orderflow_testkit::services::fresh_mongo_uri;
+
+    use crate::contract::Fixture;
+
+    async fn fresh() -> Fixture {
+        let store = MongoStore::connect(&fresh_mongo_uri("contract"))
+            .await
+            .expect("connect to the MongoDB test server");
+        Fixture::new(Arc::new(store), ())
+    }
+
+    crate::store_contract_tests!(fresh);
+
+    #[tokio::test]
+    async fn connecting_twice_keeps_the_indexes_and_the_data() {
+        let uri = fresh_mongo_uri("reconnect");
+        let first = MongoStore::connect(&uri).await.unwrap();
+        let user = crate::contract::given_user(&first, "again@example.com").await;
+        let second = MongoStore::connect(&uri).await.unwrap();
+        use orderflow_core::ports::UserStore;
+        assert_eq!(
+            second.user_by_id(user).await.unwrap().map(|u| u.id),
+            Some(user)
+        );
+        assert!(second.database_name().starts_with("reconnect_"));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_uri_is_named_as_such() {
+        let error = MongoStore::connect("mongo://nope").await.err().unwrap();
+        assert!(matches!(error, MongoStoreError::MalformedUri(_)), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("MONGO_URI is not a valid MongoDB connection string")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_named_with_its_address() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let uri = format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500");
+        let error = MongoStore::connect(&uri).await.err().unwrap();
+        assert!(
+            matches!(error, MongoStoreError::Unreachable { .. }),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(
+            message.lines().count() == 1,
+            "one line, no driver internals: {message}"
+        );
+    }
+}

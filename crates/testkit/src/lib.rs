@@ -4,3 +4,4 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 pub mod queue_contract;
+pub mod services;

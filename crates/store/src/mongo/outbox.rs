@@ -1,0 +1,106 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::doc;
+use orderflow_core::OrderId;
+use orderflow_core::ports::{OutboxEntry, OutboxStore, StoreError};
+use time::OffsetDateTime;
+
+use super::documents::{OutboxDoc, date, time_of};
+use super::{MongoStore, unavailable};
+
+fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        id: document.id.clone(),
+        order_id: OrderId::parse(&document.order_id).map_err(StoreError::Corrupt)?,
+        payload: document.payload.clone(),
+        created_at: time_of(document.created_at)?,
+    })
+}
+
+#[async_trait]
+impl OutboxStore for MongoStore {
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        let documents: Vec<OutboxDoc> = self
+            .outbox
+            .find(doc! { "state": "pending" })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        documents.iter().map(entry).collect()
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let lease_until = date(now + lease);
+        let now = date(now);
+        let due = doc! { "state": "pending", "availableAt": { "$lte": now } };
+        let candidates: Vec<OutboxDoc> = self
+            .outbox
+            .find(due.clone())
+            .sort(doc! { "availableAt": 1, "_id": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(unavailable)?
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            // Compare-and-set on the entry still being due: of two relays, one wins it.
+            let mut filter = due.clone();
+            filter.insert("_id", &candidate.id);
+            let won = self
+                .outbox
+                .find_one_and_update(
+                    filter,
+                    doc! { "$set": { "availableAt": lease_until }, "$inc": { "attempts": 1 } },
+                )
+                .await
+                .map_err(unavailable)?;
+            if let Some(document) = won {
+                claimed.push(entry(&document)?);
+            }
+        }
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.outbox
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "state": "sent", "sentAt": date(now) } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.outbox
+            .update_one(
+                doc! { "_id": id, "state": "pending" },
+                doc! { "$set": { "availableAt": date(retry_at) } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        self.outbox
+            .count_documents(doc! { "state": "pending" })
+            .await
+            .map_err(unavailable)
+    }
+}

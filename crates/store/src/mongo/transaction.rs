@@ -1,0 +1,89 @@
+//! Multi-document transactions with the driver's retry rules: the whole transaction again on
+//! `TransientTransactionError` (write conflicts between concurrent placements), the commit
+//! again on `UnknownTransactionCommitResult`, each a bounded number of times.
+use std::time::Duration;
+
+use mongodb::ClientSession;
+use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+
+/// Whole-transaction attempts before giving up (concurrent orders of one product conflict).
+pub(crate) const MAX_ATTEMPTS: u32 = 60;
+const MAX_COMMIT_ATTEMPTS: u32 = 5;
+
+/// What a transaction body decided.
+pub(crate) enum Tx<T> {
+    Commit(T),
+    Abort(T),
+}
+
+pub(crate) fn is_transient(error: &mongodb::error::Error) -> bool {
+    error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+}
+
+/// Commits, retrying only when the outcome of the commit is unknown.
+pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error> {
+    let mut attempt = 1;
+    loop {
+        match session.commit_transaction().await {
+            Err(e)
+                if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                    && attempt < MAX_COMMIT_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A short, growing, jittered pause so conflicting transactions spread out.
+pub(crate) async fn pause(attempt: u32) {
+    let base = Duration::from_millis(2).saturating_mul(attempt.min(25));
+    let jitter = Duration::from_micros(u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % 3000,
+    ));
+    tokio::time::sleep(base + jitter).await;
+}
+
+/// Runs `$body` (an expression of type `Result<Tx<T>, mongodb::error::Error>` that may use
+/// `$session` and `?`) in a transaction on `$store.client`, evaluating to
+/// `Result<T, StoreError>`.
+macro_rules! transaction {
+    ($store:expr, |$session:ident| $body:expr) => {{
+        use $crate::mongo::transaction::{MAX_ATTEMPTS, Tx, commit, is_transient, pause};
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut $session = match $store.client.start_session().await {
+                Ok(session) => session,
+                Err(e) => break Err($crate::mongo::unavailable(e)),
+            };
+            if let Err(e) = $session.start_transaction().await {
+                break Err($crate::mongo::unavailable(e));
+            }
+            let outcome: Result<Tx<_>, mongodb::error::Error> = async { $body }.await;
+            match outcome {
+                Ok(Tx::Commit(value)) => match commit(&mut $session).await {
+                    Ok(()) => break Ok(value),
+                    Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => pause(attempt).await,
+                    Err(e) => break Err($crate::mongo::unavailable(e)),
+                },
+                Ok(Tx::Abort(value)) => {
+                    let _ = $session.abort_transaction().await;
+                    break Ok(value);
+                }
+                Err(e) => {
+                    let _ = $session.abort_transaction().await;
+                    if is_transient(&e) && attempt < MAX_ATTEMPTS {
+                        pause(attempt).await;
+                    } else {
+                        break Err($crate::mongo::unavailable(e));
+                    }
+                }
+            }
+        }
+    }};
+}
