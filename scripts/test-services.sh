@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs (idempotently) and starts what the tests need, on loopback only.
-#   start   install tools and start services
+#   start   install tools, start the test servers, write their addresses to .tools/services.env
 #   stop    stop what `start` started
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+TOOLS=.tools
+VENV=$TOOLS/venv
+RUN=$TOOLS/run
+ENV_FILE=$TOOLS/services.env
+SECANTUSDB_VERSION=0.7.0b3
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
@@ -18,6 +24,22 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() { # port, name, log
+  for _ in $(seq 1 150); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "error: $2 did not start on 127.0.0.1:$1; its log:" >&2
+  tail -20 "$3" >&2 || true
+  exit 1
+}
+
 install_tools() {
   if ! need node || ! need npm; then
     echo "installing Node.js (for the Postman collection generator)"
@@ -28,10 +50,46 @@ install_tools() {
     echo "installing openapi-to-postmanv2"
     (cd scripts/postman && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+  fi
+  if [[ ! -x $VENV/bin/python ]]; then
+    python3 -m venv "$VENV"
+  fi
+  # The MongoDB wire-compatible test server (GPL-2.0: a separate test process, never linked).
+  if ! "$VENV/bin/pip" show secantusdb 2>/dev/null | grep -q "^Version: $SECANTUSDB_VERSION$"; then
+    echo "installing secantusdb $SECANTUSDB_VERSION"
+    "$VENV/bin/pip" install -q "secantusdb==$SECANTUSDB_VERSION"
+  fi
+}
+
+start_services() {
+  mkdir -p "$RUN"
+  stop_services
+  local mongo_port
+  mongo_port=$(free_port)
+  # A one-node replica set in memory: transactions work, nothing is kept.
+  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
+    --log-level WARNING > "$RUN/secantusd.log" 2>&1 &
+  echo $! > "$RUN/secantusd.pid"
+  wait_for_port "$mongo_port" "the MongoDB test server" "$RUN/secantusd.log"
+  {
+    echo "export ORDERFLOW_TEST_MONGO_URI='mongodb://127.0.0.1:$mongo_port/?retryWrites=false'"
+    echo "export ORDERFLOW_TEST_SECANTUSD='$PWD/$VENV/bin/secantusd-py'"
+  } > "$ENV_FILE"
+  echo "test services started; their addresses are in $ENV_FILE"
+}
+
+stop_services() {
+  for pidfile in "$RUN"/*.pid; do
+    [[ -e $pidfile ]] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
 }
 
 case "${1:-start}" in
-  start) install_tools ;;
-  stop) ;;
+  start) install_tools; start_services ;;
+  stop) stop_services ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

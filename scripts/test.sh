@@ -14,6 +14,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing and starting test services"
 scripts/test-services.sh start
 trap 'scripts/test-services.sh stop' EXIT
+# shellcheck source=/dev/null
+source .tools/services.env
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,6 +26,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 results=$(mktemp)
 cargo test --workspace --locked 2>&1 | tee "$results"
+
+step "HTTP tests again, with MongoDB as the store"
+ORDERFLOW_TEST_STORE=mongo cargo test --locked -p orderflow --test api 2>&1 | tee -a "$results"
 read -r passed failed < <(awk '/^test result:/ {
   for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
 } END { print p + 0, f + 0 }' "$results")

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Log format: pretty or json (default pretty).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// MongoDB connection string (alias MONGODB_URI); selects MongoDB as the store. Unset:
+    /// the embedded SQLite store in DATA_DIR.
+    #[arg(long, env = "MONGO_URI", hide_env_values = true)]
+    pub mongo_uri: Option<String>,
     /// Sender of order emails (default "orderflow <orders@orderflow.local>").
     #[arg(long, env = "MAIL_FROM")]
     pub mail_from: Option<String>,
@@ -89,6 +93,8 @@ pub enum LogFormat {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `Some`: MongoDB is the store (the queue stays in `data_dir`).
+    pub mongo_uri: Option<String>,
     /// `None`: use (or create) the secret kept in `data_dir`.
     pub jwt_secret: Option<JwtSecret>,
     pub access_token_ttl: Duration,
@@ -106,7 +112,6 @@ pub struct Settings {
 /// Backends that later versions select by these variables; this one must not silently ignore
 /// a user who asked for them.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    ("MONGO_URI", "MongoDB"),
     ("REDIS_URL", "Redis"),
     ("REDIS_HOST", "Redis"),
     ("SQS_QUEUE_URL", "AWS SQS"),
@@ -247,6 +252,15 @@ impl Settings {
                 },
             );
         }
+        let mongo_uri = either(&args.mongo_uri, "MONGODB_URI");
+        if let Some(uri) = &mongo_uri
+            && !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://"))
+        {
+            check(
+                "MONGO_URI",
+                Err("must start with mongodb:// or mongodb+srv://".to_owned()),
+            );
+        }
         let mail_from = args
             .mail_from
             .clone()
@@ -304,6 +318,7 @@ impl Settings {
         Ok(Self {
             listen: SocketAddr::new(host, port),
             data_dir,
+            mongo_uri,
             jwt_secret,
             access_token_ttl,
             api,
@@ -396,7 +411,7 @@ mod tests {
             ..RunArgs::default()
         };
         let problems = Settings::load_from(&args, |name| {
-            (name == "MONGO_URI").then(|| "mongodb://db".to_owned())
+            (name == "REDIS_URL").then(|| "redis://cache".to_owned())
         })
         .expect_err("invalid");
         let named: Vec<_> = problems
@@ -410,7 +425,7 @@ mod tests {
                 "JWT_SECRET",
                 "ACCESS_TOKEN_TTL",
                 "TRUSTED_PROXIES",
-                "MONGO_URI"
+                "REDIS_URL"
             ]
         );
         assert!(

@@ -12,7 +12,7 @@ use orderflow_core::ports::{
 use orderflow_core::usecases::{CachePolicy, ProcessingService};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
-use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_store::{MongoStore, SqliteQueue, SqliteStore};
 use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker};
 
 use crate::config::Settings;
@@ -57,13 +57,25 @@ pub struct Backends {
 impl Backends {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let data_dir = settings.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
+        // The embedded queue lives in the SQLite file, whichever store holds the data.
+        let embedded = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
             .await
-            .context("opening the store")??;
-        let queue = SqliteQueue::new(&store, settings.queue_max_receives);
+            .context("opening the embedded store")??;
+        let queue = SqliteQueue::new(&embedded, settings.queue_max_receives);
+        let store: Arc<dyn Store> = match &settings.mongo_uri {
+            Some(uri) => {
+                let mongo = MongoStore::connect(uri).await?;
+                tracing::info!(database = mongo.database_name(), "store: MongoDB");
+                Arc::new(mongo)
+            }
+            None => {
+                tracing::info!("store: SQLite in DATA_DIR");
+                Arc::new(embedded)
+            }
+        };
         let mailer = FileMailer::new(&settings.mail_dir, &settings.mail_from)?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             queue: Arc::new(queue),
             cache: Arc::new(MemoryOrderCache::new(
                 settings.cache_max_entries,
@@ -218,7 +230,7 @@ pub async fn run(
         api = ?running.api,
         data_dir = %settings.data_dir.display(),
         mail_dir = %settings.mail_dir.display(),
-        "orderflow is running on the embedded store"
+        "orderflow is running"
     );
     let stop_on_signal = stop.clone();
     tokio::spawn(async move {

@@ -4,10 +4,8 @@ use std::time::Duration;
 
 use orderflow::config::{RunArgs, Settings};
 use orderflow::run::{Backends, Mode, Running};
-use orderflow_core::ports::InventoryStore;
 use orderflow_core::ports::{AcceptAll, OrderProcessor};
 use orderflow_core::{Currency, Money, Product, ProductId, ProductName};
-use orderflow_store::SqliteStore;
 use orderflow_worker::CancellationToken;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -35,7 +33,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backends: Backends,
     pub settings: Settings,
-    store: SqliteStore,
     /// Dropping it aborts the services, so it lives as long as the app.
     _running: Running,
     dir: TempDir,
@@ -115,8 +112,18 @@ pub async fn spawn_serve(
     spawn(Mode::Serve, processor, configure).await
 }
 
+/// Which store the tests run on: SQLite unless `ORDERFLOW_TEST_STORE=mongo`.
+pub fn test_mongo_uri() -> Option<String> {
+    match std::env::var("ORDERFLOW_TEST_STORE").as_deref() {
+        Err(_) | Ok("sqlite") => None,
+        Ok("mongo") => Some(orderflow_testkit::services::fresh_mongo_uri("http")),
+        Ok(other) => panic!("ORDERFLOW_TEST_STORE={other:?}: expected sqlite or mongo"),
+    }
+}
+
 pub fn settings_for(data_dir: &Path, configure: impl FnOnce(&mut RunArgs)) -> Settings {
     let mut args = RunArgs {
+        mongo_uri: test_mongo_uri(),
         host: Some("127.0.0.1".into()),
         port: Some("0".into()),
         data_dir: Some(data_dir.to_owned()),
@@ -134,6 +141,13 @@ async fn spawn(
     processor: Arc<dyn OrderProcessor>,
     configure: impl FnOnce(&mut RunArgs),
 ) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // Logs of the app under test, shown with the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_for(dir.path(), configure);
     let backends = Backends::open(&settings).await.unwrap();
@@ -150,7 +164,6 @@ async fn spawn(
     TestApp {
         base: format!("http://{address}"),
         client: reqwest::Client::builder().build().unwrap(),
-        store: SqliteStore::open(dir.path()).unwrap(),
         backends,
         settings,
         _running: running,
@@ -306,7 +319,7 @@ impl TestApp {
                 stock: *stock,
             })
             .collect();
-        self.store.upsert_products(&products).await.unwrap();
+        self.backends.store.upsert_products(&products).await.unwrap();
     }
 
     pub async fn stock(&self, id: &str) -> u32 {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use orderflow_core::OrderId;
 use serde_json::json;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, emails_in, eventually, spawn_app};
+use crate::helpers::{JWT_SECRET, PASSWORD, emails_in, eventually, spawn_app, test_mongo_uri};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
 
@@ -19,8 +19,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `orderflow <command>` on `data_dir`; its log goes to `<command>-<n>.log` there.
-fn start(command: &str, data_dir: &Path, port: Option<u16>, log_name: &str) -> Child {
+/// Starts `orderflow <command>` on `data_dir` (and MongoDB at `mongo_uri`, if given); its
+/// log goes to `log_name` in `data_dir`.
+fn start(
+    command: &str,
+    data_dir: &Path,
+    mongo_uri: Option<&str>,
+    port: Option<u16>,
+    log_name: &str,
+) -> Child {
     let log = std::fs::File::create(data_dir.join(log_name)).unwrap();
     let mut process = Command::new(BINARY);
     process
@@ -33,6 +40,9 @@ fn start(command: &str, data_dir: &Path, port: Option<u16>, log_name: &str) -> C
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log);
+    if let Some(uri) = mongo_uri {
+        process.env("MONGO_URI", uri);
+    }
     if let Some(port) = port {
         process
             .env("PORT", port.to_string())
@@ -85,7 +95,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
     .await;
 
     let mail = app.mail_dir();
-    let mut first = start("worker", app.data_dir(), None, "worker-1.log");
+    let mut first = start("worker", app.data_dir(), app.settings.mongo_uri.as_deref(), None, "worker-1.log");
     app.wait_for_emails(25).await;
     first.kill().unwrap(); // SIGKILL: no chance to finish anything
     first.wait().unwrap();
@@ -95,7 +105,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         "the worker was killed with work left"
     );
 
-    let second = start("worker", app.data_dir(), None, "worker-2.log");
+    let second = start("worker", app.data_dir(), app.settings.mongo_uri.as_deref(), None, "worker-2.log");
     app.wait_for_emails(ids.len()).await;
     // An email written just before the kill is recorded as sent only when its message
     // comes back (after the visibility timeout): wait for every record to complete.
@@ -126,8 +136,9 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
 async fn separate_api_and_worker_processes_share_one_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let api = start("api", dir.path(), Some(port), "api.log");
-    let worker = start("worker", dir.path(), None, "worker.log");
+    let mongo_uri = test_mongo_uri();
+    let api = start("api", dir.path(), mongo_uri.as_deref(), Some(port), "api.log");
+    let worker = start("worker", dir.path(), mongo_uri.as_deref(), None, "worker.log");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -8,6 +8,7 @@ mod inventory;
 mod notifications;
 mod orders;
 mod outbox;
+mod stripes;
 mod tokens;
 mod users;
 
@@ -53,6 +54,7 @@ pub struct MongoStore {
     idempotency: Collection<IdempotencyDoc>,
     notifications: Collection<NotificationDoc>,
     database: Database,
+    product_locks: stripes::ProductLocks,
 }
 
 impl MongoStore {
@@ -103,6 +105,7 @@ impl MongoStore {
             notifications: database.collection("notifications"),
             database,
             client,
+            product_locks: stripes::ProductLocks::new(),
         };
         store.create_indexes().await?;
         Ok(store)

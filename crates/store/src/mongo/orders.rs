@@ -6,7 +6,8 @@ use orderflow_core::ports::{
     IdempotencyClaim, IdempotentReplay, OrderStore, Placement, Shortage, StoreError, Transitioned,
 };
 use orderflow_core::{
-    IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, UserId,
+    IdempotencyKey, Order, OrderId, OrderStatus, ProductId, RequestFingerprint, StatusTransition,
+    UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -160,6 +161,10 @@ impl OrderStore for MongoStore {
         order: &Order,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<Placement, StoreError> {
+        let _locked = self
+            .product_locks
+            .lock(order.lines.iter().map(|l| &l.product_id))
+            .await;
         for _ in 0..3 {
             if let Attempt::Done(placement) = self.try_place(order, claim).await? {
                 return placement;
@@ -231,6 +236,14 @@ impl OrderStore for MongoStore {
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError> {
         let change = ChangeDoc::from_change(transition.change());
+        // Releasing stock writes the order's products: queue behind placements of them.
+        let products: Vec<ProductId> = match self.order(id).await? {
+            Some(order) if transition.to().releases_stock() => {
+                order.lines.into_iter().map(|l| l.product_id).collect()
+            }
+            _ => Vec::new(),
+        };
+        let _locked = self.product_locks.lock(&products).await;
         let outcome = transaction!(self, |session| {
             let updated = self
                 .orders

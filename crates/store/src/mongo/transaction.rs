@@ -36,16 +36,17 @@ pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), mongodb::e
     }
 }
 
-/// A short, growing, jittered pause so conflicting transactions spread out.
+/// Exponential backoff with full jitter (5 ms doubling, capped at 200 ms), so transactions
+/// that conflicted spread out instead of colliding again.
 pub(crate) async fn pause(attempt: u32) {
-    let base = Duration::from_millis(2).saturating_mul(attempt.min(25));
-    let jitter = Duration::from_micros(u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-            % 3000,
-    ));
-    tokio::time::sleep(base + jitter).await;
+    let ceiling = Duration::from_millis(5)
+        .saturating_mul(1 << attempt.min(6))
+        .min(Duration::from_millis(200));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let fraction = f64::from(nanos % 1000) / 1000.0;
+    tokio::time::sleep(ceiling.mul_f64(fraction)).await;
 }
 
 /// Runs `$body` (an expression of type `Result<Tx<T>, mongodb::error::Error>` that may use
