@@ -319,7 +319,11 @@ impl TestApp {
                 stock: *stock,
             })
             .collect();
-        self.backends.store.upsert_products(&products).await.unwrap();
+        self.backends
+            .store
+            .upsert_products(&products)
+            .await
+            .unwrap();
     }
 
     pub async fn stock(&self, id: &str) -> u32 {

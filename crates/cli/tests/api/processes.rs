@@ -95,7 +95,13 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
     .await;
 
     let mail = app.mail_dir();
-    let mut first = start("worker", app.data_dir(), app.settings.mongo_uri.as_deref(), None, "worker-1.log");
+    let mut first = start(
+        "worker",
+        app.data_dir(),
+        app.settings.mongo_uri.as_deref(),
+        None,
+        "worker-1.log",
+    );
     app.wait_for_emails(25).await;
     first.kill().unwrap(); // SIGKILL: no chance to finish anything
     first.wait().unwrap();
@@ -105,7 +111,13 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         "the worker was killed with work left"
     );
 
-    let second = start("worker", app.data_dir(), app.settings.mongo_uri.as_deref(), None, "worker-2.log");
+    let second = start(
+        "worker",
+        app.data_dir(),
+        app.settings.mongo_uri.as_deref(),
+        None,
+        "worker-2.log",
+    );
     app.wait_for_emails(ids.len()).await;
     // An email written just before the kill is recorded as sent only when its message
     // comes back (after the visibility timeout): wait for every record to complete.
@@ -137,8 +149,20 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mongo_uri = test_mongo_uri();
-    let api = start("api", dir.path(), mongo_uri.as_deref(), Some(port), "api.log");
-    let worker = start("worker", dir.path(), mongo_uri.as_deref(), None, "worker.log");
+    let api = start(
+        "api",
+        dir.path(),
+        mongo_uri.as_deref(),
+        Some(port),
+        "api.log",
+    );
+    let worker = start(
+        "worker",
+        dir.path(),
+        mongo_uri.as_deref(),
+        None,
+        "worker.log",
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -195,10 +219,13 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         assert!(Instant::now() < deadline, "not processed: {order}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        emails_in(&dir.path().join("mail")),
-        [format!("{id}-processed.eml")]
-    );
+    // The email follows the status change.
+    let mail = dir.path().join("mail");
+    let emails = eventually(Duration::from_secs(30), "the email", || async {
+        Some(emails_in(&mail)).filter(|emails| !emails.is_empty())
+    })
+    .await;
+    assert_eq!(emails, [format!("{id}-processed.eml")]);
 
     // The API process hears of the worker's changes by re-reading: its stream ends too.
     let stream = client

@@ -244,7 +244,7 @@ impl OrderStore for MongoStore {
             _ => Vec::new(),
         };
         let _locked = self.product_locks.lock(&products).await;
-        let outcome = transaction!(self, |session| {
+        transaction!(self, |session| {
             let updated = self
                 .orders
                 .find_one_and_update(
@@ -278,7 +278,6 @@ impl OrderStore for MongoStore {
                 }
             }
             Ok(Tx::Commit(updated.order().map(Transitioned::Applied)))
-        })?;
-        outcome
+        })?
     }
 }

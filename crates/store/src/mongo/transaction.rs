@@ -7,7 +7,12 @@ use mongodb::ClientSession;
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 
 /// Whole-transaction attempts before giving up (concurrent orders of one product conflict).
-pub(crate) const MAX_ATTEMPTS: u32 = 60;
+const MAX_ATTEMPTS: u32 = 60;
+/// Attempts when the server cannot be reached: enough to ride out a replica-set election,
+/// few enough that requests fail fast (503) while the database is down.
+const MAX_ATTEMPTS_UNREACHABLE: u32 = 2;
+/// However many attempts are left, a transaction stops retrying after this long.
+const DEADLINE: Duration = Duration::from_secs(10);
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
 
 /// What a transaction body decided.
@@ -16,8 +21,28 @@ pub(crate) enum Tx<T> {
     Abort(T),
 }
 
-pub(crate) fn is_transient(error: &mongodb::error::Error) -> bool {
-    error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+/// Whether a failed attempt may be tried again.
+pub(crate) fn retry_allowed(
+    error: &mongodb::error::Error,
+    attempt: u32,
+    started: std::time::Instant,
+) -> bool {
+    use mongodb::error::ErrorKind;
+    if !error.contains_label(TRANSIENT_TRANSACTION_ERROR) || started.elapsed() > DEADLINE {
+        return false;
+    }
+    let unreachable = matches!(
+        error.kind.as_ref(),
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+    );
+    attempt
+        < if unreachable {
+            MAX_ATTEMPTS_UNREACHABLE
+        } else {
+            MAX_ATTEMPTS
+        }
 }
 
 /// Commits, retrying only when the outcome of the commit is unknown.
@@ -54,7 +79,8 @@ pub(crate) async fn pause(attempt: u32) {
 /// `Result<T, StoreError>`.
 macro_rules! transaction {
     ($store:expr, |$session:ident| $body:expr) => {{
-        use $crate::mongo::transaction::{MAX_ATTEMPTS, Tx, commit, is_transient, pause};
+        use $crate::mongo::transaction::{Tx, commit, pause, retry_allowed};
+        let started = std::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -69,7 +95,7 @@ macro_rules! transaction {
             match outcome {
                 Ok(Tx::Commit(value)) => match commit(&mut $session).await {
                     Ok(()) => break Ok(value),
-                    Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => pause(attempt).await,
+                    Err(e) if retry_allowed(&e, attempt, started) => pause(attempt).await,
                     Err(e) => break Err($crate::mongo::unavailable(e)),
                 },
                 Ok(Tx::Abort(value)) => {
@@ -78,7 +104,7 @@ macro_rules! transaction {
                 }
                 Err(e) => {
                     let _ = $session.abort_transaction().await;
-                    if is_transient(&e) && attempt < MAX_ATTEMPTS {
+                    if retry_allowed(&e, attempt, started) {
                         pause(attempt).await;
                     } else {
                         break Err($crate::mongo::unavailable(e));
