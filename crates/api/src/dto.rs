@@ -290,6 +290,6 @@ pub struct Readiness {
     #[schema(example = "ok")]
     pub status: &'static str,
     /// Each configured dependency: "ok" or "down".
-    #[schema(value_type = Object, example = json!({"store": "ok", "cache": "ok"}))]
+    #[schema(value_type = Object, example = json!({"store": "ok", "cache": "ok", "queue": "ok"}))]
     pub checks: std::collections::BTreeMap<&'static str, &'static str>,
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use orderflow_core::ports::{
-    AccessTokens, OrderCache, PasswordHasher, RateLimiter, StatusBroadcaster, Store,
+    AccessTokens, OrderCache, PasswordHasher, Queue, RateLimiter, StatusBroadcaster, Store,
 };
 use orderflow_core::usecases::{AuthService, InventoryService, OrderService};
 
@@ -15,6 +15,8 @@ pub struct Dependencies {
     pub password_hasher: Arc<dyn PasswordHasher>,
     pub access_tokens: Arc<dyn AccessTokens>,
     pub broadcaster: Arc<dyn StatusBroadcaster>,
+    /// The queue the outbox relay publishes to (checked by `/readyz`).
+    pub queue: Arc<dyn Queue>,
 }
 
 /// What every handler can reach: the use cases, built once.
@@ -27,6 +29,7 @@ pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) cache: Arc<dyn OrderCache>,
     pub(crate) broadcaster: Arc<dyn StatusBroadcaster>,
+    pub(crate) queue: Arc<dyn Queue>,
     pub(crate) settings: Arc<ApiSettings>,
 }
 
@@ -50,6 +53,7 @@ impl AppState {
             store: deps.store,
             cache: deps.cache,
             broadcaster: deps.broadcaster,
+            queue: deps.queue,
             settings: Arc::new(settings),
         }
     }

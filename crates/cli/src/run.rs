@@ -110,6 +110,7 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
         password_hasher: Arc::new(hasher),
         access_tokens: Arc::new(JwtAccessTokens::new(&secret, settings.access_token_ttl)),
         broadcaster: Arc::clone(&backends.broadcaster),
+        queue: Arc::clone(&backends.queue),
     };
     let state = AppState::new(deps, settings.api.clone());
     Application::bind(settings.listen, state)

@@ -24,14 +24,16 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "Every dependency answers", body = Readiness),
         (status = 503, description = "A dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (store, cache) = tokio::join!(
+    let (store, cache, queue) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
         tokio::time::timeout(CHECK_TIMEOUT, state.cache.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.queue.depth()),
     );
     let verdict = |ok: bool| if ok { "ok" } else { "down" };
     let checks = BTreeMap::from([
         ("store", verdict(matches!(store, Ok(Ok(()))))),
         ("cache", verdict(matches!(cache, Ok(Ok(()))))),
+        ("queue", verdict(matches!(queue, Ok(Ok(_))))),
     ]);
     let ready = checks.values().all(|v| *v == "ok");
     let status = if ready {

@@ -154,5 +154,8 @@ async fn documented_schemas_match_real_responses() {
         .await
         .expect(200);
     let ready = app.get("/readyz", None).await.expect(200).json();
-    assert_eq!(ready["checks"], json!({ "store": "ok", "cache": "ok" }));
+    assert_eq!(
+        ready["checks"],
+        json!({ "store": "ok", "cache": "ok", "queue": "ok" })
+    );
 }
