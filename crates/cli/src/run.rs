@@ -13,13 +13,15 @@ use orderflow_core::usecases::{CachePolicy, ProcessingService};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
 use orderflow_store::{MongoStore, SqliteQueue, SqliteStore};
-use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker};
+use orderflow_worker::{CancellationToken, Housekeeper, OutboxRelay, RelaySettings, Worker};
 
 use crate::config::Settings;
 use crate::{demo_catalog, jwt_secret};
 
 /// Distinct rate-limit keys kept in memory before expired windows are swept.
 const RATE_LIMIT_KEYS: usize = 100_000;
+/// How often the API process purges expired tokens, keys and old outbox entries.
+const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Status events buffered per watcher before it skips ahead.
 const BROADCAST_CAPACITY: usize = 1024;
 
@@ -193,6 +195,12 @@ pub async fn start(
         let stopped = stop.clone();
         tasks.spawn(async move {
             relay.run(stopped).await;
+            Ok(())
+        });
+        let housekeeper = Housekeeper::new(Arc::clone(&backends.store), HOUSEKEEPING_INTERVAL);
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            housekeeper.run(stopped).await;
             Ok(())
         });
     }

@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod housekeeper;
 mod message;
 mod relay;
 mod worker;
 
+pub use housekeeper::Housekeeper;
 pub use message::OrderMessage;
 pub use relay::{OutboxRelay, RelaySettings};
 pub use tokio_util::sync::CancellationToken;

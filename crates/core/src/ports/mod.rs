@@ -16,7 +16,8 @@ pub use processor::{AcceptAll, OrderProcessor, ProcessingError};
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage};
 pub use rate_limit::{RateDecision, RateLimitError, RateLimiter};
 pub use store::{
-    IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken, NotificationState,
-    NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, RefreshTokenStore,
-    Rotation, Shortage, Store, StoreError, Transitioned, UpsertSummary, UserRecord, UserStore,
+    Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
+    NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
+    RefreshTokenStore, Rotation, Shortage, Store, StoreError, Transitioned, UpsertSummary,
+    UserRecord, UserStore,
 };

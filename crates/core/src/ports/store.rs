@@ -241,10 +241,37 @@ pub trait NotificationStore: Send + Sync {
     async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError>;
 }
 
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub refresh_tokens: u64,
+    pub idempotency_keys: u64,
+    pub outbox_entries: u64,
+}
+
+/// Removal of what is no longer needed, so the store does not grow without bound.
+#[async_trait]
+pub trait Housekeeping: Send + Sync {
+    /// Deletes refresh tokens expired by `now`, idempotency keys created before
+    /// `keys_before`, and published outbox entries sent before `sent_before`.
+    async fn purge(
+        &self,
+        now: OffsetDateTime,
+        keys_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+    ) -> Result<Purged, StoreError>;
+}
+
 /// Everything the application keeps, behind one handle.
 #[async_trait]
 pub trait Store:
-    UserStore + RefreshTokenStore + InventoryStore + OrderStore + OutboxStore + NotificationStore
+    UserStore
+    + RefreshTokenStore
+    + InventoryStore
+    + OrderStore
+    + OutboxStore
+    + NotificationStore
+    + Housekeeping
 {
     /// Cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -7,6 +7,8 @@ mod processing;
 
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use inventory::{InventoryError, InventoryService};
-pub use orders::{CachePolicy, CacheStatus, OrderError, OrderService, PlacedOrder};
+pub use orders::{
+    CachePolicy, CacheStatus, IDEMPOTENCY_WINDOW, OrderError, OrderService, PlacedOrder,
+};
 pub use page::Page;
 pub use processing::{Delivery, ProcessingService, RetryLater};

@@ -4,6 +4,7 @@
 #[macro_use]
 mod transaction;
 mod documents;
+mod housekeeping;
 mod inventory;
 mod notifications;
 mod orders;

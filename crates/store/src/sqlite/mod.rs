@@ -2,6 +2,7 @@
 //! tokio's blocking pool: one writer connection (SQLite allows one writer at a time anyway)
 //! and a few readers, which WAL lets read while the writer writes.
 mod connections;
+mod housekeeping;
 mod inventory;
 mod notifications;
 mod orders;

@@ -1,5 +1,6 @@
 //! Store contract tests: plain async functions over `&dyn Store`, instantiated per adapter by
 //! [`store_contract_tests!`].
+mod housekeeping;
 mod idempotency;
 mod inventory;
 mod orders;
@@ -31,6 +32,7 @@ impl Fixture {
     }
 }
 
+pub use housekeeping::*;
 pub use idempotency::*;
 pub use inventory::*;
 pub use orders::*;
@@ -62,6 +64,7 @@ macro_rules! store_contract_tests {
             outbox_claims_are_leased_to_one_relay,
             published_outbox_entries_are_never_claimed_again,
             each_order_status_is_notified_once,
+            purging_removes_only_what_has_expired,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
