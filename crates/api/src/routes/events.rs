@@ -98,12 +98,14 @@ impl Watch {
 }
 
 fn status_event(order_id: OrderId, sequence: usize, change: &StatusChange) -> Event {
-    let data = serde_json::json!({
+    let mut data = serde_json::json!({
         "orderId": order_id,
         "status": change.status,
         "at": change.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "reason": change.reason,
     });
+    if let Some(reason) = &change.reason {
+        data["reason"] = serde_json::Value::from(reason.as_str());
+    }
     Event::default()
         .event("status")
         .id(sequence.to_string())
