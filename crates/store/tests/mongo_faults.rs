@@ -9,14 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use orderflow_core::ports::{
-    InventoryStore, OrderStore, OutboxStore, Placement, UserRecord, UserStore,
-};
-use orderflow_core::{
-    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
-    Quantity, User, UserId, UserName,
-};
+use orderflow_core::ports::{InventoryStore, OrderStore, OutboxStore, Placement};
+use orderflow_core::{Order, Product, UserId};
 use orderflow_store::{MongoStore, MongoStoreError};
+use orderflow_testkit::fixtures;
 
 fn secantusd() -> String {
     std::env::var("ORDERFLOW_TEST_SECANTUSD").unwrap_or_else(|_| {
@@ -87,40 +83,21 @@ async fn a_standalone_server_is_refused_with_advice() {
 }
 
 async fn seeded(store: &MongoStore, stock: u32) -> (UserId, Product) {
-    let user = User {
-        id: UserId::generate(),
-        name: UserName::parse("Faulty").unwrap(),
-        email: Email::parse("faulty@example.com").unwrap(),
-        created_at: orderflow_core::now(),
-    };
+    let user = fixtures::given_user(store, "faulty@example.com").await;
+    let hot = fixtures::product("sku-hot", 500, stock);
     store
-        .insert_user(&UserRecord {
-            user: user.clone(),
-            password_hash: PasswordHash::from_phc("x".into()),
-        })
+        .upsert_products(std::slice::from_ref(&hot))
         .await
         .unwrap();
-    let product = Product {
-        id: ProductId::parse("sku-hot").unwrap(),
-        name: ProductName::parse("Hot item").unwrap(),
-        unit_price: Money::new(500, Currency::USD).unwrap(),
-        stock,
-    };
-    store
-        .upsert_products(std::slice::from_ref(&product))
-        .await
-        .unwrap();
-    (user.id, product)
+    (user, hot)
 }
 
 fn order_of(user: UserId, product: &Product, quantity: i64) -> Order {
-    let line = OrderLine {
-        product_id: product.id.clone(),
-        name: product.name.clone(),
-        quantity: Quantity::parse(quantity).unwrap(),
-        unit_price: product.unit_price,
-    };
-    Order::place(user, vec![line], orderflow_core::now()).unwrap()
+    fixtures::order_of(
+        user,
+        std::slice::from_ref(product),
+        &[(product.id.as_str(), quantity)],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod fixtures;
 pub mod queue_contract;
 pub mod services;

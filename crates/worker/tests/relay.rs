@@ -5,50 +5,20 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_core::ports::{
-    InventoryStore, OrderStore, OutboxStore, Queue, Store, UserRecord, UserStore,
-};
-use orderflow_core::{
-    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
-    Quantity, User, UserId, UserName,
-};
+use orderflow_core::Order;
+use orderflow_core::ports::{InventoryStore, OrderStore, OutboxStore, Queue, Store};
 use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_testkit::fixtures;
 use orderflow_worker::{CancellationToken, OrderMessage, OutboxRelay, RelaySettings};
 
 async fn store_with_orders(dir: &std::path::Path, count: usize) -> (Arc<SqliteStore>, Vec<Order>) {
     let store = Arc::new(SqliteStore::open(dir).unwrap());
-    let user = User {
-        id: UserId::generate(),
-        name: UserName::parse("Relay").unwrap(),
-        email: Email::parse("relay@example.com").unwrap(),
-        created_at: orderflow_core::now(),
-    };
-    store
-        .insert_user(&UserRecord {
-            user: user.clone(),
-            password_hash: PasswordHash::from_phc("x".into()),
-        })
-        .await
-        .unwrap();
-    let product = Product {
-        id: ProductId::parse("a").unwrap(),
-        name: ProductName::parse("A").unwrap(),
-        unit_price: Money::new(100, Currency::USD).unwrap(),
-        stock: 100_000,
-    };
-    store
-        .upsert_products(std::slice::from_ref(&product))
-        .await
-        .unwrap();
+    let user = fixtures::given_user(store.as_ref(), "relay@example.com").await;
+    let catalog = [fixtures::product("a", 100, 100_000)];
+    store.upsert_products(&catalog).await.unwrap();
     let mut orders = Vec::new();
     for _ in 0..count {
-        let line = OrderLine {
-            product_id: product.id.clone(),
-            name: product.name.clone(),
-            quantity: Quantity::parse(1).unwrap(),
-            unit_price: product.unit_price,
-        };
-        let order = Order::place(user.id, vec![line], orderflow_core::now()).unwrap();
+        let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
         store.place_order(&order, None).await.unwrap();
         orders.push(order);
     }

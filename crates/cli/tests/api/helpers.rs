@@ -334,6 +334,19 @@ impl TestApp {
         response.json()["stock"].as_u64().unwrap() as u32
     }
 
+    /// Places one line of `quantity` × `product` (201 expected); returns the order's id.
+    pub async fn place_one(&self, token: &str, product: &str, quantity: u32) -> String {
+        let order = self
+            .place(
+                token,
+                json!([{ "productId": product, "quantity": quantity }]),
+            )
+            .await
+            .expect(201)
+            .json();
+        order["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn place(&self, token: &str, items: Value) -> Response {
         self.post("/api/orders", Some(token), &json!({ "items": items }))
             .await

@@ -53,12 +53,7 @@ async fn an_order_is_processed_emailed_once_and_streamed_live() {
     let app = spawn_app().await;
     app.seed(&[("sku-mug", 1999, 10)]).await;
     let token = app.user("e2e@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-mug", "quantity": 2 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-mug", 2).await;
 
     // Watch from PENDING, then let a worker at it.
     let watching = read_status_events(&app, &token, &id);
@@ -112,12 +107,7 @@ async fn redelivered_messages_change_nothing_twice() {
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("redeliver@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-a", 1).await;
     // The relay publishes the order once; the queue delivers it twice more.
     let body = json!({ "orderId": id }).to_string();
     for _ in 0..2 {
@@ -196,12 +186,7 @@ async fn poison_orders_fail_release_their_stock_and_email_once() {
     .await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("poison@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-a", "quantity": 4 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-a", 4).await;
 
     let failed = app.wait_for_status(&token, &id, "FAILED").await;
     let last = failed["statusHistory"]
@@ -228,12 +213,7 @@ async fn declined_orders_fail_at_once_with_the_reason() {
     let app = spawn_serve(Arc::new(Declines), |_| {}).await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("declined@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-a", "quantity": 4 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-a", 4).await;
     let failed = app.wait_for_status(&token, &id, "FAILED").await;
     let history = failed["statusHistory"].as_array().unwrap();
     assert_eq!(history.len(), 3);
@@ -297,12 +277,7 @@ async fn cancelled_orders_are_not_processed() {
     let app = spawn_app_with(|_| {}).await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("cancelfirst@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-a", 1).await;
     app.send(
         app.request(Method::POST, &format!("/api/orders/{id}/cancel"))
             .bearer_auth(&token),
@@ -336,12 +311,7 @@ async fn a_stopping_worker_finishes_what_it_started() {
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("graceful@example.com").await;
-    let order = app
-        .place(&token, json!([{ "productId": "sku-a", "quantity": 1 }]))
-        .await
-        .expect(201)
-        .json();
-    let id = order["id"].as_str().unwrap().to_owned();
+    let id = app.place_one(&token, "sku-a", 1).await;
     let worker = app
         .start_worker(Arc::new(Slow(Duration::from_millis(800))))
         .await;

@@ -1,12 +1,11 @@
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReplaceOptions;
 use orderflow_core::ports::{InventoryStore, StoreError, UpsertSummary};
 use orderflow_core::{Product, ProductId};
 
 use super::documents::ProductDoc;
-use super::{MongoStore, unavailable};
+use super::{MongoStore, find_all, unavailable};
 
 #[async_trait]
 impl InventoryStore for MongoStore {
@@ -47,14 +46,14 @@ impl InventoryStore for MongoStore {
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
         let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
-        let documents: Vec<ProductDoc> = self
-            .products
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let limit = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let documents: Vec<ProductDoc> = find_all(
+            &self.products,
+            doc! { "_id": { "$in": ids } },
+            doc! { "_id": 1 },
+            limit,
+        )
+        .await?;
         documents.iter().map(ProductDoc::product).collect()
     }
 
@@ -64,16 +63,13 @@ impl InventoryStore for MongoStore {
         limit: u32,
     ) -> Result<Vec<Product>, StoreError> {
         let after = after.map_or("", ProductId::as_str);
-        let documents: Vec<ProductDoc> = self
-            .products
-            .find(doc! { "_id": { "$gt": after } })
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let documents: Vec<ProductDoc> = find_all(
+            &self.products,
+            doc! { "_id": { "$gt": after } },
+            doc! { "_id": 1 },
+            limit,
+        )
+        .await?;
         documents.iter().map(ProductDoc::product).collect()
     }
 }

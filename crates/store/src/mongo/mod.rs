@@ -173,6 +173,28 @@ pub(crate) fn unavailable(error: mongodb::error::Error) -> StoreError {
     StoreError::Unavailable(short(&error))
 }
 
+/// Every document matching `filter`, in `sort` order, at most `limit`.
+pub(crate) async fn find_all<T>(
+    collection: &Collection<T>,
+    filter: Document,
+    sort: Document,
+    limit: u32,
+) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    use futures::TryStreamExt;
+    collection
+        .find(filter)
+        .sort(sort)
+        .limit(i64::from(limit))
+        .await
+        .map_err(unavailable)?
+        .try_collect()
+        .await
+        .map_err(unavailable)
+}
+
 pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match error.kind.as_ref() {

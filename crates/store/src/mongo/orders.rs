@@ -1,5 +1,4 @@
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use orderflow_core::ports::{
@@ -13,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::documents::{ChangeDoc, IdempotencyDoc, OrderDoc, OutboxDoc, date};
-use super::{MongoStore, is_duplicate_key, unavailable};
+use super::{MongoStore, find_all, is_duplicate_key, unavailable};
 
 /// HTTP status of a placement's first response, kept with the key.
 const CREATED: i32 = 201;
@@ -217,16 +216,8 @@ impl OrderStore for MongoStore {
         if let Some(before) = before {
             filter.insert("_id", doc! { "$lt": before.to_string() });
         }
-        let documents: Vec<OrderDoc> = self
-            .orders
-            .find(filter)
-            .sort(doc! { "_id": -1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let documents: Vec<OrderDoc> =
+            find_all(&self.orders, filter, doc! { "_id": -1 }, limit).await?;
         documents.iter().map(OrderDoc::order).collect()
     }
 

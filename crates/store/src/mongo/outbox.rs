@@ -1,14 +1,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::doc;
 use orderflow_core::OrderId;
 use orderflow_core::ports::{OutboxEntry, OutboxStore, StoreError};
 use time::OffsetDateTime;
 
 use super::documents::{OutboxDoc, date, time_of};
-use super::{MongoStore, unavailable};
+use super::{MongoStore, find_all, unavailable};
 
 fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
@@ -22,16 +21,13 @@ fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
 #[async_trait]
 impl OutboxStore for MongoStore {
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        let documents: Vec<OutboxDoc> = self
-            .outbox
-            .find(doc! { "state": "pending" })
-            .sort(doc! { "createdAt": 1, "_id": 1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let documents: Vec<OutboxDoc> = find_all(
+            &self.outbox,
+            doc! { "state": "pending" },
+            doc! { "createdAt": 1, "_id": 1 },
+            limit,
+        )
+        .await?;
         documents.iter().map(entry).collect()
     }
 
@@ -44,16 +40,13 @@ impl OutboxStore for MongoStore {
         let lease_until = date(now + lease);
         let now = date(now);
         let due = doc! { "state": "pending", "availableAt": { "$lte": now } };
-        let candidates: Vec<OutboxDoc> = self
-            .outbox
-            .find(due.clone())
-            .sort(doc! { "availableAt": 1, "_id": 1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(unavailable)?
-            .try_collect()
-            .await
-            .map_err(unavailable)?;
+        let candidates: Vec<OutboxDoc> = find_all(
+            &self.outbox,
+            due.clone(),
+            doc! { "availableAt": 1, "_id": 1 },
+            limit,
+        )
+        .await?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             // Compare-and-set on the entry still being due: of two relays, one wins it.

@@ -11,11 +11,9 @@ mod users;
 use std::any::Any;
 use std::sync::Arc;
 
-use orderflow_core::ports::{Store, UserRecord};
-use orderflow_core::{
-    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
-    Quantity, User, UserId, UserName,
-};
+use orderflow_core::ports::Store;
+use orderflow_core::{Product, ProductId};
+pub use orderflow_testkit::fixtures::{given_user, order_of, product};
 
 /// A fresh, empty store and whatever keeps it alive (a temporary directory, a database).
 pub struct Fixture {
@@ -82,54 +80,8 @@ pub fn now() -> time::OffsetDateTime {
     orderflow_core::now()
 }
 
-pub async fn given_user(store: &dyn Store, email: &str) -> UserId {
-    let user = User {
-        id: UserId::generate(),
-        name: UserName::parse("Test User").unwrap(),
-        email: Email::parse(email).unwrap(),
-        created_at: now(),
-    };
-    let inserted = store
-        .insert_user(&UserRecord {
-            user: user.clone(),
-            password_hash: PasswordHash::from_phc(
-                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            ),
-        })
-        .await
-        .unwrap();
-    assert!(inserted);
-    user.id
-}
-
-pub fn product(id: &str, price: i64, stock: u32) -> Product {
-    Product {
-        id: ProductId::parse(id).unwrap(),
-        name: ProductName::parse(&format!("Product {id}")).unwrap(),
-        unit_price: Money::new(price, Currency::USD).unwrap(),
-        stock,
-    }
-}
-
 pub async fn given_products(store: &dyn Store, products: &[Product]) {
     store.upsert_products(products).await.unwrap();
-}
-
-/// A PENDING order of `lines` (product, quantity), priced from `products`.
-pub fn order_of(user: UserId, products: &[Product], lines: &[(&str, i64)]) -> Order {
-    let lines = lines
-        .iter()
-        .map(|(id, quantity)| {
-            let p = products.iter().find(|p| p.id.as_str() == *id).unwrap();
-            OrderLine {
-                product_id: p.id.clone(),
-                name: p.name.clone(),
-                quantity: Quantity::parse(*quantity).unwrap(),
-                unit_price: p.unit_price,
-            }
-        })
-        .collect();
-    Order::place(user, lines, now()).unwrap()
 }
 
 pub async fn stock_of(store: &dyn Store, id: &str) -> u32 {

@@ -1,0 +1,51 @@
+//! Small, valid domain values and the store rows tests start from.
+use orderflow_core::ports::{Store, UserRecord};
+use orderflow_core::{
+    Currency, Email, Money, Order, OrderLine, PasswordHash, Product, ProductId, ProductName,
+    Quantity, User, UserId, UserName,
+};
+
+/// A registered user with `email` (the hash is a placeholder: no test logs in with it).
+pub async fn given_user(store: &dyn Store, email: &str) -> UserId {
+    let user = User {
+        id: UserId::generate(),
+        name: UserName::parse("Test User").unwrap(),
+        email: Email::parse(email).unwrap(),
+        created_at: orderflow_core::now(),
+    };
+    let record = UserRecord {
+        user: user.clone(),
+        password_hash: PasswordHash::from_phc(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        ),
+    };
+    assert!(store.insert_user(&record).await.unwrap(), "{email} is new");
+    user.id
+}
+
+/// A USD product named after its id.
+pub fn product(id: &str, price: i64, stock: u32) -> Product {
+    Product {
+        id: ProductId::parse(id).unwrap(),
+        name: ProductName::parse(&format!("Product {id}")).unwrap(),
+        unit_price: Money::new(price, Currency::USD).unwrap(),
+        stock,
+    }
+}
+
+/// A PENDING order of `lines` (product id, quantity), priced from `catalog`.
+pub fn order_of(user: UserId, catalog: &[Product], lines: &[(&str, i64)]) -> Order {
+    let lines = lines
+        .iter()
+        .map(|(id, quantity)| {
+            let p = catalog.iter().find(|p| p.id.as_str() == *id).unwrap();
+            OrderLine {
+                product_id: p.id.clone(),
+                name: p.name.clone(),
+                quantity: Quantity::parse(*quantity).unwrap(),
+                unit_price: p.unit_price,
+            }
+        })
+        .collect();
+    Order::place(user, lines, orderflow_core::now()).unwrap()
+}
