@@ -2,9 +2,11 @@
 //! start exactly what `main` starts.
 #![forbid(unsafe_code)]
 
+pub mod catalog_file;
 pub mod config;
 pub mod demo_catalog;
 pub mod jwt_secret;
 pub mod run;
+pub mod seed;
 pub mod shutdown;
 pub mod telemetry;

@@ -23,6 +23,8 @@ enum Command {
     Api(Box<RunArgs>),
     /// Run the queue consumer that processes orders and sends their emails.
     Worker(Box<RunArgs>),
+    /// Load a catalog into the inventory (every row is checked before anything is written).
+    Seed(Box<orderflow::seed::SeedArgs>),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -39,6 +41,36 @@ fn main() -> ExitCode {
         Command::Serve(args) => run(Mode::Serve, &args, dotenv),
         Command::Api(args) => run(Mode::Api, &args, dotenv),
         Command::Worker(args) => run(Mode::Worker, &args, dotenv),
+        Command::Seed(args) => seed(&args),
+    }
+}
+
+fn seed(args: &orderflow::seed::SeedArgs) -> ExitCode {
+    let settings = match Settings::load(&args.run) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            eprintln!("orderflow cannot start; fix the configuration:");
+            for problem in problems {
+                eprintln!("  - {problem}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    orderflow::telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(orderflow::seed::run(args, &settings)) {
+        Ok(orderflow::seed::Outcome::Seeded) => ExitCode::SUCCESS,
+        Ok(orderflow::seed::Outcome::InvalidRows) => ExitCode::from(3),
+        Err(e) => {
+            eprintln!("orderflow seed: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,3 +13,4 @@ mod orders;
 mod processes;
 mod processing;
 mod rate_limits;
+mod seed;

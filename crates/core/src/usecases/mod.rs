@@ -4,6 +4,7 @@ mod inventory;
 mod orders;
 mod page;
 mod processing;
+mod seeding;
 
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use inventory::{InventoryError, InventoryService};
@@ -12,3 +13,4 @@ pub use orders::{
 };
 pub use page::Page;
 pub use processing::{Delivery, ProcessingService, RetryLater};
+pub use seeding::{CatalogRow, RowError, SeedError, SeedMode, SeedService};
