@@ -41,28 +41,42 @@ fn main() -> ExitCode {
         Command::Serve(args) => run(Mode::Serve, &args, dotenv),
         Command::Api(args) => run(Mode::Api, &args, dotenv),
         Command::Worker(args) => run(Mode::Worker, &args, dotenv),
-        Command::Seed(args) => seed(&args),
+        Command::Seed(args) => seed(&args, dotenv),
     }
 }
 
-fn seed(args: &orderflow::seed::SeedArgs) -> ExitCode {
-    let settings = match Settings::load(&args.run) {
-        Ok(settings) => settings,
-        Err(problems) => {
-            eprintln!("orderflow cannot start; fix the configuration:");
-            for problem in problems {
-                eprintln!("  - {problem}");
-            }
-            return ExitCode::from(2);
+/// Validated settings and a runtime with logging up, or the exit code to stop with.
+fn prepare(
+    args: &RunArgs,
+    dotenv: Result<std::path::PathBuf, dotenvy::Error>,
+) -> Result<(Settings, tokio::runtime::Runtime), ExitCode> {
+    let settings = Settings::load(args).map_err(|problems| {
+        eprintln!("orderflow cannot start; fix the configuration:");
+        for problem in problems {
+            eprintln!("  - {problem}");
         }
-    };
+        ExitCode::from(2)
+    })?;
     orderflow::telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = dotenv
+        && !e.not_found()
+    {
+        tracing::warn!(error = %e, "the .env file could not be read");
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok((settings, runtime))
+}
+
+fn seed(
+    args: &orderflow::seed::SeedArgs,
+    dotenv: Result<std::path::PathBuf, dotenvy::Error>,
+) -> ExitCode {
+    let (settings, runtime) = match prepare(&args.run, dotenv) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     match runtime.block_on(orderflow::seed::run(args, &settings)) {
         Ok(orderflow::seed::Outcome::Seeded) => ExitCode::SUCCESS,
@@ -75,28 +89,9 @@ fn seed(args: &orderflow::seed::SeedArgs) -> ExitCode {
 }
 
 fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::Error>) -> ExitCode {
-    let settings = match Settings::load(args) {
-        Ok(settings) => settings,
-        Err(problems) => {
-            eprintln!("orderflow cannot start; fix the configuration:");
-            for problem in problems {
-                eprintln!("  - {problem}");
-            }
-            return ExitCode::from(2);
-        }
-    };
-    orderflow::telemetry::init(settings.log_format);
-    if let Err(e) = dotenv
-        && !e.not_found()
-    {
-        tracing::warn!(error = %e, "the .env file could not be read");
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (settings, runtime) = match prepare(args, dotenv) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     let shutdown = orderflow::shutdown::signal();
     match runtime.block_on(orderflow::run::run(mode, settings, shutdown)) {

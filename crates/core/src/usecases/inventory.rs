@@ -49,3 +49,16 @@ impl InventoryService {
             .ok_or(InventoryError::NotFound)
     }
 }
+
+/// The stored products among `ids`, by id (unknown ids are simply absent).
+pub(crate) async fn products_by_id(
+    store: &dyn Store,
+    ids: &[ProductId],
+) -> Result<std::collections::HashMap<ProductId, Product>, StoreError> {
+    Ok(store
+        .products_by_ids(ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect())
+}

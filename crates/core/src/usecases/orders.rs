@@ -1,11 +1,10 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
     Cursor, FieldError, IdempotencyKey, Order, OrderId, OrderLine, OrderRequest, OrderStatus,
-    PageLimit, PricingError, Product, ProductId, RequestFingerprint, UserId,
+    PageLimit, PricingError, ProductId, RequestFingerprint, UserId,
 };
 use crate::ports::{
     IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, StatusEvent,
@@ -165,13 +164,7 @@ impl OrderService {
         now: OffsetDateTime,
     ) -> Result<Order, OrderError> {
         let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id.clone()).collect();
-        let products: HashMap<ProductId, Product> = self
-            .store
-            .products_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let products = super::inventory::products_by_id(self.store.as_ref(), &ids).await?;
         let mut unknown = Vec::new();
         let mut lines = Vec::with_capacity(request.lines.len());
         for line in &request.lines {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use crate::domain::{Currency, Money, Product, ProductId, ProductName};
 use crate::ports::{Store, StoreError, UpsertSummary};
 
+use super::inventory::products_by_id;
+
 /// One row of a catalog file as read, before validation; `line` is where it starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CatalogRow {
@@ -98,12 +100,7 @@ impl SeedService {
         }
         let existing: HashMap<ProductId, Product> = if mode == SeedMode::SetStock {
             let ids: Vec<ProductId> = valid.iter().map(|(_, id, _)| id.clone()).collect();
-            self.store
-                .products_by_ids(&ids)
-                .await?
-                .into_iter()
-                .map(|p| (p.id.clone(), p))
-                .collect()
+            products_by_id(self.store.as_ref(), &ids).await?
         } else {
             HashMap::new()
         };
@@ -139,13 +136,7 @@ impl SeedService {
     /// What seeding `products` would change, without writing.
     pub async fn preview(&self, products: &[Product]) -> Result<UpsertSummary, StoreError> {
         let ids: Vec<ProductId> = products.iter().map(|p| p.id.clone()).collect();
-        let existing: HashMap<ProductId, Product> = self
-            .store
-            .products_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let existing = products_by_id(self.store.as_ref(), &ids).await?;
         let mut summary = UpsertSummary::default();
         for product in products {
             match existing.get(&product.id) {

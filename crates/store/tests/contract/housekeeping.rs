@@ -44,16 +44,18 @@ pub async fn purging_removes_only_what_has_expired(store: &dyn Store) {
         .await
         .unwrap();
 
-    // Nothing is old enough yet but the expired token.
+    // Nothing is old enough yet but the expired token (a store with its own expiry, such
+    // as MongoDB's TTL monitor, may have removed that one already).
     let earlier = now() - Duration::from_secs(60);
     let purged = store.purge(now(), earlier, earlier).await.unwrap();
-    assert_eq!(
-        purged,
-        Purged {
-            refresh_tokens: 1,
-            idempotency_keys: 0,
-            outbox_entries: 0
-        }
+    assert!(purged.refresh_tokens <= 1, "{purged:?}");
+    assert_eq!((purged.idempotency_keys, purged.outbox_entries), (0, 0));
+    assert!(
+        store
+            .idempotent_replay(user, &claim.key, claim.expired_before)
+            .await
+            .unwrap()
+            .is_some()
     );
 
     // A day later, the key and the published entry go too; the order stays.
