@@ -13,6 +13,7 @@ use orderflow_core::ports::{InventoryStore, OrderStore, OutboxStore, Placement};
 use orderflow_core::{Order, Product, UserId};
 use orderflow_store::{MongoStore, MongoStoreError};
 use orderflow_testkit::fixtures;
+use orderflow_testkit::services::free_port;
 
 fn secantusd() -> String {
     std::env::var("ORDERFLOW_TEST_SECANTUSD").unwrap_or_else(|_| {
@@ -21,14 +22,6 @@ fn secantusd() -> String {
              which scripts/test-services.sh installs; these tests are not skipped"
         )
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts a server of our own on `port`, keeping its data in `storage` across restarts.

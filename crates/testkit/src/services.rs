@@ -33,6 +33,14 @@ pub fn with_database(uri: &str, database: &str) -> String {
     out
 }
 
+/// A loopback port nothing listens on right now, for a server a test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("the loopback interface has a free port")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,7 @@ impl Worker {
                 });
             }
         }
+        while in_flight.try_join_next().is_some() {}
         let remaining = in_flight.len();
         tracing::info!(remaining, "worker stopping; finishing in-flight messages");
         let drained = tokio::time::timeout(self.settings.shutdown_deadline, async {

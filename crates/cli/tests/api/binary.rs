@@ -1,9 +1,10 @@
 //! The `orderflow` executable itself, as a user runs it.
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
+use orderflow_testkit::services::free_port;
+
+use crate::helpers::{BINARY, Http, terminate_and_expect_clean_exit};
 
 #[tokio::test]
 async fn openapi_command_prints_the_served_document() {
@@ -43,19 +44,11 @@ fn bad_configuration_is_reported_all_at_once_by_name() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(BINARY)
+    let child = Command::new(BINARY)
         .arg("serve")
         .current_dir(dir.path())
         .env_clear()
@@ -64,18 +57,9 @@ async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let inventory = loop {
-        match client.get(format!("{base}/api/inventory")).send().await {
-            Ok(response) => break response.json::<serde_json::Value>().await.unwrap(),
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("serve did not come up: {e}"),
-        }
-    };
+    let http = Http::new(&format!("http://127.0.0.1:{port}"));
+    http.wait_until_up().await;
+    let inventory = http.get("/api/inventory", None).await.expect(200).json();
     assert!(
         !inventory["items"].as_array().unwrap().is_empty(),
         "demo catalog seeded"
@@ -93,20 +77,7 @@ async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let kept = std::fs::read_to_string(&secret).unwrap();
     assert!(kept.trim().len() >= 32);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "{exit:?}");
+    terminate_and_expect_clean_exit(child, Duration::from_secs(10));
     assert_eq!(
         std::fs::read_to_string(&secret).unwrap(),
         kept,

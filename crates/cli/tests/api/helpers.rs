@@ -28,9 +28,16 @@ const NEVER_IN_A_RESPONSE: &[&str] = &[
     "stack backtrace",
 ];
 
-pub struct TestApp {
+/// An HTTP client for one orderflow API, in this process or another. Every response is
+/// checked for leaked secrets.
+pub struct Http {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+/// The application under test, in this process, with its backends at hand.
+pub struct TestApp {
+    pub http: Http,
     pub backends: Backends,
     pub settings: Settings,
     /// Dropping it aborts the services, so it lives as long as the app.
@@ -162,8 +169,7 @@ async fn spawn(
     .unwrap();
     let address = running.api.expect("the API runs in this mode");
     TestApp {
-        base: format!("http://{address}"),
-        client: reqwest::Client::builder().build().unwrap(),
+        http: Http::new(&format!("http://{address}")),
         backends,
         settings,
         _running: running,
@@ -191,26 +197,6 @@ impl TestApp {
         )
         .await
         .unwrap()
-    }
-
-    /// Polls the order until it has `status`.
-    pub async fn wait_for_status(&self, token: &str, id: &str, status: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let order = self
-                .get(&format!("/api/orders/{id}"), Some(token))
-                .await
-                .expect(200)
-                .json();
-            if order["status"] == status {
-                return order;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "order {id} never reached {status}: {order}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
     }
 
     /// Waits until at least `count` emails have been written; returns them all.
@@ -243,6 +229,62 @@ impl TestApp {
     /// The `.eml` files written so far, by file name.
     pub fn emails(&self) -> Vec<String> {
         emails_in(&self.mail_dir())
+    }
+
+    pub async fn seed(&self, products: &[(&str, i64, u32)]) {
+        let products: Vec<Product> = products
+            .iter()
+            .map(|(id, price, stock)| Product {
+                id: ProductId::parse(id).unwrap(),
+                name: ProductName::parse(&format!("Product {id}")).unwrap(),
+                unit_price: Money::new(*price, Currency::USD).unwrap(),
+                stock: *stock,
+            })
+            .collect();
+        self.backends
+            .store
+            .upsert_products(&products)
+            .await
+            .unwrap();
+    }
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Polls the order until it has `status`.
+    pub async fn wait_for_status(&self, token: &str, id: &str, status: &str) -> Value {
+        eventually(
+            Duration::from_secs(60),
+            &format!("order {id} to be {status}"),
+            || async {
+                let order = self
+                    .get(&format!("/api/orders/{id}"), Some(token))
+                    .await
+                    .expect(200)
+                    .json();
+                (order["status"] == status).then_some(order)
+            },
+        )
+        .await
+    }
+
+    /// Waits until the API answers `/readyz`.
+    pub async fn wait_until_up(&self) {
+        eventually(Duration::from_secs(30), "the API to come up", || async {
+            self.client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Response {
@@ -309,23 +351,6 @@ impl TestApp {
         session["accessToken"].as_str().unwrap().to_owned()
     }
 
-    pub async fn seed(&self, products: &[(&str, i64, u32)]) {
-        let products: Vec<Product> = products
-            .iter()
-            .map(|(id, price, stock)| Product {
-                id: ProductId::parse(id).unwrap(),
-                name: ProductName::parse(&format!("Product {id}")).unwrap(),
-                unit_price: Money::new(*price, Currency::USD).unwrap(),
-                stock: *stock,
-            })
-            .collect();
-        self.backends
-            .store
-            .upsert_products(&products)
-            .await
-            .unwrap();
-    }
-
     pub async fn stock(&self, id: &str) -> u32 {
         let response = self
             .get(&format!("/api/inventory/{id}"), None)
@@ -350,6 +375,25 @@ impl TestApp {
     pub async fn place(&self, token: &str, items: Value) -> Response {
         self.post("/api/orders", Some(token), &json!({ "items": items }))
             .await
+    }
+
+    /// Places `count` one-unit orders of `product`, twenty at a time; returns their ids.
+    pub async fn place_many(&self, token: &str, product: &str, count: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            let batch = (count - ids.len()).min(20);
+            let placements = (0..batch).map(|_| self.place_one(token, product, 1));
+            ids.extend(futures::future::join_all(placements).await);
+        }
+        ids
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
     }
 }
 
@@ -383,5 +427,29 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `orderflow` as built for these tests.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
+
+/// Sends SIGTERM and expects the process to exit 0 within `within`.
+pub fn terminate_and_expect_clean_exit(mut child: std::process::Child, within: Duration) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success(), "exited with {exit:?}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -2,22 +2,16 @@
 //! worker killed in the middle of its work.
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orderflow_core::OrderId;
-use serde_json::json;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, emails_in, eventually, spawn_app, test_mongo_uri};
+use orderflow_testkit::services::free_port;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{
+    BINARY, Http, JWT_SECRET, emails_in, eventually, spawn_app, terminate_and_expect_clean_exit,
+    test_mongo_uri,
+};
 
 /// Starts `orderflow <command>` on `data_dir` (and MongoDB at `mongo_uri`, if given); its
 /// log goes to `log_name` in `data_dir`.
@@ -51,41 +45,12 @@ fn start(
     process.spawn().unwrap()
 }
 
-fn terminate_and_expect_clean_exit(mut child: Child, within: Duration) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            assert!(exit.success(), "exited with {exit:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "did not stop within {within:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10_000)]).await;
     let token = app.user("crash@example.com").await;
-    let mut ids = Vec::new();
-    for _ in 0..25 {
-        let placements =
-            (0..20).map(|_| app.place(&token, json!([{ "productId": "sku-a", "quantity": 1 }])));
-        for response in futures::future::join_all(placements).await {
-            ids.push(
-                response.expect(201).json()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
-        }
-    }
+    let ids = app.place_many(&token, "sku-a", 500).await;
     let store = app.backends.store.clone();
     eventually(
         Duration::from_secs(30),
@@ -163,62 +128,12 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         None,
         "worker.log",
     );
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the api did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let http = Http::new(&format!("http://127.0.0.1:{port}"));
+    http.wait_until_up().await;
 
-    let credentials = json!({ "name": "Two", "email": "two@example.com", "password": PASSWORD });
-    let registered = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let session: serde_json::Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = session["accessToken"].as_str().unwrap().to_owned();
-    let placed = client
-        .post(format!("{base}/api/orders"))
-        .bearer_auth(&token)
-        .json(&json!({ "items": [{ "productId": "sku-mug", "quantity": 1 }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(placed.status(), 201);
-    let id = placed.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let order: serde_json::Value = client
-            .get(format!("{base}/api/orders/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if order["status"] == "PROCESSED" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not processed: {order}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let token = http.user("two@example.com").await;
+    let id = http.place_one(&token, "sku-mug", 1).await;
+    http.wait_for_status(&token, &id, "PROCESSED").await;
     // The email follows the status change.
     let mail = dir.path().join("mail");
     let emails = eventually(Duration::from_secs(30), "the email", || async {
@@ -228,8 +143,8 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
     assert_eq!(emails, [format!("{id}-processed.eml")]);
 
     // The API process hears of the worker's changes by re-reading: its stream ends too.
-    let stream = client
-        .get(format!("{base}/api/orders/{id}/events"))
+    let stream = http
+        .request(reqwest::Method::GET, &format!("/api/orders/{id}/events"))
         .bearer_auth(&token)
         .send()
         .await

@@ -230,20 +230,7 @@ async fn a_thousand_orders_placed_while_the_worker_runs_all_finish_with_one_emai
     .await;
     app.seed(&[("sku-a", 100, 5_000)]).await;
     let token = app.user("bulk@example.com").await;
-    let mut ids = Vec::new();
-    for chunk in 0..50 {
-        let placements =
-            (0..20).map(|_| app.place(&token, json!([{ "productId": "sku-a", "quantity": 1 }])));
-        for response in futures::future::join_all(placements).await {
-            ids.push(
-                response.expect(201).json()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
-        }
-        assert_eq!(ids.len(), (chunk + 1) * 20);
-    }
+    let ids = app.place_many(&token, "sku-a", 1000).await;
     app.wait_for_emails(1000).await;
     let expected: Vec<String> = {
         let mut names: Vec<_> = ids.iter().map(|id| format!("{id}-processed.eml")).collect();

@@ -6,9 +6,7 @@ use orderflow::config::RunArgs;
 use orderflow::run::Backends;
 use orderflow_core::ProductId;
 
-use crate::helpers::{settings_for, test_mongo_uri};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_orderflow");
+use crate::helpers::{BINARY, settings_for, test_mongo_uri};
 
 struct Seeding {
     dir: tempfile::TempDir,

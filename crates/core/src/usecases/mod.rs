@@ -1,4 +1,5 @@
 //! The application's operations, written against the ports only.
+mod announce;
 mod auth;
 mod inventory;
 mod orders;

@@ -7,9 +7,11 @@ use crate::domain::{
     PageLimit, PricingError, ProductId, RequestFingerprint, UserId,
 };
 use crate::ports::{
-    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, StatusEvent,
-    Store, StoreError, Transitioned,
+    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, Store,
+    StoreError, Transitioned,
 };
+
+use super::announce::announce_status_change;
 
 use super::Page;
 
@@ -219,12 +221,7 @@ impl OrderService {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "order cache read failed; reading the store"),
         }
-        let order = self
-            .store
-            .order(id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or(OrderError::NotFound)?;
+        let order = self.current(user_id, id).await?;
         let cacheable = match self.cache_policy {
             CachePolicy::AllOrders => true,
             CachePolicy::FinalOrdersOnly => order.status.is_terminal(),
@@ -256,12 +253,7 @@ impl OrderService {
     }
 
     pub async fn cancel(&self, user_id: UserId, id: OrderId) -> Result<Order, OrderError> {
-        let order = self
-            .store
-            .order(id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or(OrderError::NotFound)?;
+        let order = self.current(user_id, id).await?;
         let transition = order
             .transition(
                 OrderStatus::Cancelled,
@@ -271,18 +263,8 @@ impl OrderService {
             .map_err(|e| OrderError::NotCancellable(e.from))?;
         match self.store.transition_order(id, &transition).await? {
             Transitioned::Applied(order) => {
-                // Refreshed, not dropped: a reader's older copy cannot then replace it.
-                if let Err(e) = self.cache.put(&order).await {
-                    tracing::warn!(error = %e, "order cache refresh failed");
-                }
-                let event = StatusEvent {
-                    order_id: id,
-                    status: order.status,
-                };
-                if let Err(e) = self.broadcaster.publish(event).await {
-                    tracing::warn!(error = %e, "status broadcast failed");
-                }
-                tracing::info!(order_id = %id, "order cancelled");
+                announce_status_change(self.cache.as_ref(), self.broadcaster.as_ref(), &order)
+                    .await;
                 Ok(order)
             }
             Transitioned::Conflict(Some(current)) => {

@@ -4,8 +4,10 @@ use std::time::Duration;
 use crate::domain::{EmailMessage, Order, OrderId, OrderStatus};
 use crate::ports::{
     MailError, Mailer, NotificationState, OrderCache, OrderProcessor, ProcessingError,
-    StatusBroadcaster, StatusEvent, Store, StoreError, Transitioned,
+    StatusBroadcaster, Store, StoreError, Transitioned,
 };
+
+use super::announce::announce_status_change;
 
 /// Status changes are compare-and-set; a delivery that keeps losing the race (it cannot
 /// happen more than a few times in a row: statuses only move forward) stops here.
@@ -145,17 +147,7 @@ impl ProcessingService {
         if let Transitioned::Applied(order) =
             self.store.transition_order(order.id, &transition).await?
         {
-            tracing::info!(order_id = %order.id, status = %order.status, "order status changed");
-            if let Err(e) = self.cache.put(&order).await {
-                tracing::warn!(error = %e, "order cache refresh failed");
-            }
-            let event = StatusEvent {
-                order_id: order.id,
-                status: order.status,
-            };
-            if let Err(e) = self.broadcaster.publish(event).await {
-                tracing::warn!(error = %e, "status broadcast failed");
-            }
+            announce_status_change(self.cache.as_ref(), self.broadcaster.as_ref(), &order).await;
         }
         Ok(())
     }

@@ -1,0 +1,23 @@
+use crate::domain::Order;
+use crate::ports::{OrderCache, StatusBroadcaster, StatusEvent};
+
+/// What follows every applied status change, whoever made it: the cached copy is refreshed
+/// (not dropped, so a reader's older copy cannot replace it) and live watchers are told.
+/// Both are best effort: the store already holds the change.
+pub(crate) async fn announce_status_change(
+    cache: &dyn OrderCache,
+    broadcaster: &dyn StatusBroadcaster,
+    order: &Order,
+) {
+    tracing::info!(order_id = %order.id, status = %order.status, "order status changed");
+    if let Err(e) = cache.put(order).await {
+        tracing::warn!(error = %e, "order cache refresh failed");
+    }
+    let event = StatusEvent {
+        order_id: order.id,
+        status: order.status,
+    };
+    if let Err(e) = broadcaster.publish(event).await {
+        tracing::warn!(error = %e, "status broadcast failed");
+    }
+}
