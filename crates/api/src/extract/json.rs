@@ -32,27 +32,31 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         let BodyBytes(bytes) = BodyBytes::from_request(request, state).await?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Problem::bad_request(format!(
-                "the body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        if !value.is_object() {
-            return Err(Problem::invalid(vec![FieldError::new(
-                "body",
-                "must be a JSON object",
-            )]));
-        }
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." { "body".to_owned() } else { path };
-                Problem::invalid(vec![FieldError::new(field, e.into_inner().to_string())])
-            })
+        parse_json_object(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON object of the shape `T`: 400 when `bytes` are not JSON, 422 naming the field
+/// when the JSON has the wrong shape.
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Problem::bad_request(format!(
+            "the body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(Problem::invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        Problem::invalid(vec![FieldError::new(field, e.into_inner().to_string())])
+    })
 }
 
 /// The raw body, within the body limit (413 beyond it).

@@ -5,4 +5,4 @@ mod json;
 
 pub use client_ip::ClientIp;
 pub use current_user::CurrentUser;
-pub use json::{ApiJson, BodyBytes};
+pub use json::{ApiJson, BodyBytes, parse_json_object};

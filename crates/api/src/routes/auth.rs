@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orderflow_core::Email;
 use orderflow_core::ports::RateDecision;
 use orderflow_core::usecases::{AuthError, Registration, Session};
-use orderflow_core::{Email, FieldError};
 
 use crate::dto::{LoginRequest, RefreshRequest, RegisterRequest, SessionView, UserEnvelope};
-use crate::extract::{ApiJson, BodyBytes, ClientIp, CurrentUser};
+use crate::extract::{ApiJson, BodyBytes, ClientIp, CurrentUser, parse_json_object};
 use crate::problem::Problem;
 use crate::settings::RateLimit;
 use crate::state::AppState;
@@ -173,14 +173,9 @@ pub async fn me(
 
 /// The refresh token from the JSON body if it has one, else from the cookie.
 fn presented_refresh_token(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Problem> {
+    // The body is optional here: the token may come in the cookie instead.
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let parsed: RefreshRequest = serde_json::from_slice(body).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                Problem::bad_request("the body is not valid JSON")
-            } else {
-                Problem::invalid(vec![FieldError::new("refreshToken", "must be a string")])
-            }
-        })?;
+        let parsed: RefreshRequest = parse_json_object(body)?;
         if let Some(token) = parsed.refresh_token {
             return Ok(Some(token));
         }

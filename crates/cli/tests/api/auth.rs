@@ -222,7 +222,16 @@ async fn refresh_without_a_token_or_with_garbage_is_401() {
     )
     .await
     .expect(401);
-    app.post("/api/auth/refresh", None, &json!({ "refreshToken": 42 }))
+    let wrong_type = app
+        .post("/api/auth/refresh", None, &json!({ "refreshToken": 42 }))
         .await
         .expect(422);
+    assert_eq!(wrong_type.error_fields(), ["refreshToken"]);
+    app.send(
+        app.request(Method::POST, "/api/auth/refresh")
+            .header("content-type", "application/json")
+            .body("{\"refreshToken\": "),
+    )
+    .await
+    .expect(400);
 }
