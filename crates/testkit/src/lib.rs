@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod broadcast_contract;
+pub mod cache_contract;
 pub mod fixtures;
 pub mod queue_contract;
+pub mod rate_limit_contract;
 pub mod services;

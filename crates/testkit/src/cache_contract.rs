@@ -1,0 +1,85 @@
+//! The OrderCache contract. `$fresh(ttl)` makes an empty cache whose entries live `ttl`.
+use std::time::Duration;
+
+use orderflow_core::ports::OrderCache;
+use orderflow_core::{Order, OrderStatus, UserId};
+
+use crate::fixtures::{order_of, product};
+
+#[macro_export]
+macro_rules! cache_contract_tests {
+    ($fresh:path) => {
+        $crate::cache_contract_tests!(@each $fresh;
+            a_cached_order_is_returned_until_invalidated,
+            entries_expire_after_their_ttl,
+            an_older_copy_never_replaces_a_newer_one,
+        );
+    };
+    (@each $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::cache_contract::$name(|ttl| $fresh(ttl)).await;
+            }
+        )*
+    };
+}
+
+fn pending_order() -> Order {
+    order_of(UserId::generate(), &[product("a", 100, 1)], &[("a", 1)])
+}
+
+fn advanced(order: &Order, to: OrderStatus) -> Order {
+    let mut next = order.clone();
+    let transition = next.transition(to, None, orderflow_core::now()).unwrap();
+    next.apply(&transition).unwrap();
+    next
+}
+
+pub async fn a_cached_order_is_returned_until_invalidated<C, F>(fresh: impl Fn(Duration) -> F)
+where
+    C: OrderCache,
+    F: std::future::Future<Output = C>,
+{
+    let cache = fresh(Duration::from_secs(600)).await;
+    let order = pending_order();
+    assert_eq!(cache.get(order.id).await.unwrap(), None);
+    cache.put(&order).await.unwrap();
+    assert_eq!(cache.get(order.id).await.unwrap(), Some(order.clone()));
+    cache.invalidate(order.id).await.unwrap();
+    assert_eq!(cache.get(order.id).await.unwrap(), None);
+    cache.ping().await.unwrap();
+}
+
+pub async fn entries_expire_after_their_ttl<C, F>(fresh: impl Fn(Duration) -> F)
+where
+    C: OrderCache,
+    F: std::future::Future<Output = C>,
+{
+    let cache = fresh(Duration::from_secs(1)).await;
+    let order = pending_order();
+    cache.put(&order).await.unwrap();
+    assert!(cache.get(order.id).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(cache.get(order.id).await.unwrap(), None);
+}
+
+pub async fn an_older_copy_never_replaces_a_newer_one<C, F>(fresh: impl Fn(Duration) -> F)
+where
+    C: OrderCache,
+    F: std::future::Future<Output = C>,
+{
+    let cache = fresh(Duration::from_secs(600)).await;
+    let pending = pending_order();
+    let processing = advanced(&pending, OrderStatus::Processing);
+    // A reader that read PENDING before the worker's change puts it after the refresh.
+    cache.put(&processing).await.unwrap();
+    cache.put(&pending).await.unwrap();
+    assert_eq!(
+        cache.get(pending.id).await.unwrap(),
+        Some(processing.clone())
+    );
+    let processed = advanced(&processing, OrderStatus::Processed);
+    cache.put(&processed).await.unwrap();
+    assert_eq!(cache.get(pending.id).await.unwrap(), Some(processed));
+}
