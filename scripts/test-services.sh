@@ -10,6 +10,7 @@ VENV=$TOOLS/venv
 RUN=$TOOLS/run
 ENV_FILE=$TOOLS/services.env
 SECANTUSDB_VERSION=0.7.0b3
+MOTO_VERSION=5.2.5
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
@@ -50,6 +51,10 @@ install_tools() {
     echo "installing openapi-to-postmanv2"
     (cd scripts/postman && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  if ! need redis-server; then
+    echo "installing redis-server"
+    apt_install redis-server
+  fi
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     apt_install python3-venv
   fi
@@ -60,6 +65,12 @@ install_tools() {
   if ! "$VENV/bin/pip" show secantusdb 2>/dev/null | grep -q "^Version: $SECANTUSDB_VERSION$"; then
     echo "installing secantusdb $SECANTUSDB_VERSION"
     "$VENV/bin/pip" install -q "secantusdb==$SECANTUSDB_VERSION"
+  fi
+  # The AWS emulator for SQS and SES v2.
+  if ! "$VENV/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION$" \
+    || ! "$VENV/bin/python" -c 'import flask, flask_cors' 2>/dev/null; then
+    echo "installing moto $MOTO_VERSION"
+    "$VENV/bin/pip" install -q "moto==$MOTO_VERSION" flask flask-cors
   fi
 }
 
@@ -72,10 +83,24 @@ start_services() {
   "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
     --log-level WARNING > "$RUN/secantusd.log" 2>&1 &
   echo $! > "$RUN/secantusd.pid"
+  local redis_port aws_port
+  redis_port=$(free_port)
+  # A Redis of the tests' own, so they neither depend on nor disturb one already running.
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --daemonize no > "$RUN/redis.log" 2>&1 &
+  echo $! > "$RUN/redis.pid"
+  aws_port=$(free_port)
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$aws_port" > "$RUN/moto.log" 2>&1 &
+  echo $! > "$RUN/moto.pid"
   wait_for_port "$mongo_port" "the MongoDB test server" "$RUN/secantusd.log"
+  wait_for_port "$redis_port" "redis-server" "$RUN/redis.log"
+  wait_for_port "$aws_port" "the AWS emulator (moto)" "$RUN/moto.log"
   {
     echo "export ORDERFLOW_TEST_MONGO_URI='mongodb://127.0.0.1:$mongo_port/?retryWrites=false'"
     echo "export ORDERFLOW_TEST_SECANTUSD='$PWD/$VENV/bin/secantusd-py'"
+    echo "export ORDERFLOW_TEST_REDIS_URL='redis://127.0.0.1:$redis_port'"
+    echo "export ORDERFLOW_TEST_REDIS_SERVER='$(command -v redis-server)'"
+    echo "export ORDERFLOW_TEST_AWS_ENDPOINT='http://127.0.0.1:$aws_port'"
   } > "$ENV_FILE"
   echo "test services started; their addresses are in $ENV_FILE"
 }

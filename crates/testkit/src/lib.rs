@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod aws;
 pub mod broadcast_contract;
 pub mod cache_contract;
 pub mod fixtures;

@@ -23,7 +23,7 @@ macro_rules! queue_contract_tests {
             receive_count_grows_with_each_delivery,
             messages_past_the_receive_limit_are_dead_lettered,
             change_visibility_delays_or_releases_a_message,
-            stale_receipts_are_refused,
+            stale_receipts_are_harmless,
             batches_are_bounded_and_every_message_arrives_once,
             long_polling_returns_when_a_message_arrives,
         );
@@ -156,7 +156,17 @@ pub async fn change_visibility_delays_or_releases_a_message(queue: &dyn Queue) {
     );
 }
 
-pub async fn stale_receipts_are_refused(queue: &dyn Queue) {
+/// SQS promises little about old receipts: a delete with one "succeeds, but the message
+/// might not be deleted", and deleting twice is not an error. The worker relies only on
+/// this: such deletes are never reported as the queue being down, and the current receipt
+/// always deletes.
+pub async fn stale_receipts_are_harmless(queue: &dyn Queue) {
+    let harmless = |result: Result<(), QueueError>| {
+        assert!(
+            matches!(result, Ok(()) | Err(QueueError::StaleReceipt)),
+            "{result:?}"
+        );
+    };
     queue.send(&message("stale")).await.unwrap();
     let first = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
     queue
@@ -164,15 +174,15 @@ pub async fn stale_receipts_are_refused(queue: &dyn Queue) {
         .await
         .unwrap();
     let second = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
-    assert!(matches!(
-        queue.delete(&first[0].receipt).await,
-        Err(QueueError::StaleReceipt)
-    ));
-    queue.delete(&second[0].receipt).await.unwrap();
-    assert!(matches!(
-        queue.delete(&second[0].receipt).await,
-        Err(QueueError::StaleReceipt)
-    ));
+    assert_ne!(
+        first[0].receipt, second[0].receipt,
+        "each delivery has its own"
+    );
+    harmless(queue.delete(&first[0].receipt).await);
+    harmless(queue.delete(&second[0].receipt).await);
+    harmless(queue.delete(&second[0].receipt).await);
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0), "deleted");
 }
 
 pub async fn batches_are_bounded_and_every_message_arrives_once(queue: &dyn Queue) {
