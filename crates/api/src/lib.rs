@@ -10,6 +10,7 @@ mod routes;
 mod settings;
 mod startup;
 mod state;
+mod trace_context;
 
 pub use openapi::openapi_json;
 pub use settings::{ApiSettings, RateLimits};

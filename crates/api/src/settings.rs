@@ -41,6 +41,10 @@ pub struct ApiSettings {
     pub body_limit_bytes: usize,
     pub refresh_token_ttl: Duration,
     pub cache_policy: CachePolicy,
+    /// How often an order's event stream re-reads the store besides being woken by the
+    /// status broadcast: the safety net for a missed broadcast, and the only way to hear a
+    /// worker in another process when the broadcast is in-process.
+    pub events_recheck: Duration,
 }
 
 impl Default for ApiSettings {
@@ -51,6 +55,7 @@ impl Default for ApiSettings {
             body_limit_bytes: 64 * 1024,
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             cache_policy: CachePolicy::AllOrders,
+            events_recheck: Duration::from_millis(500),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Configuration: flags, environment variables (with the Node services' names as aliases) and
 //! `.env`, validated all at once so every problem is reported together, by variable name.
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,8 @@ use clap::Args;
 use ipnet::IpNet;
 use orderflow_api::ApiSettings;
 use orderflow_api::auth::JwtSecret;
+use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
+use orderflow_infra::redis::RedisSettings;
 use orderflow_worker::WorkerSettings;
 
 #[derive(Debug, Default, Clone, Args)]
@@ -78,8 +81,43 @@ pub struct RunArgs {
     #[arg(long, env = "WORKER_SHUTDOWN_DEADLINE")]
     pub worker_shutdown_deadline: Option<String>,
     /// Deliveries of a message before it is dead-lettered and its order failed (default 5).
+    /// The embedded queue only: SQS takes it from the queue's redrive policy.
     #[arg(long, env = "QUEUE_MAX_RECEIVES")]
     pub queue_max_receives: Option<String>,
+    /// How often an order's event stream re-reads the store besides hearing status changes
+    /// (default 500ms; 10s with Redis, whose pub/sub carries the changes).
+    #[arg(long, env = "SSE_RECHECK_INTERVAL")]
+    pub sse_recheck_interval: Option<String>,
+    /// Redis URL, redis:// or rediss:// (TLS); selects Redis for the order cache, rate limits
+    /// and the status stream. Or give REDIS_HOST, REDIS_PORT and REDIS_PASSWORD.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Redis host, when REDIS_URL is not given.
+    #[arg(long, env = "REDIS_HOST")]
+    pub redis_host: Option<String>,
+    /// Redis port with REDIS_HOST (default 6379).
+    #[arg(long, env = "REDIS_PORT")]
+    pub redis_port: Option<String>,
+    /// Redis password with REDIS_HOST.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    /// Prefix of every Redis key and channel (default "orderflow:").
+    #[arg(long, env = "REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+    /// SQS queue URL (alias AWS_SQS_QUEUE_URL); selects SQS as the order queue. The queue
+    /// needs a redrive policy naming its dead-letter queue.
+    #[arg(long, env = "SQS_QUEUE_URL")]
+    pub sqs_queue_url: Option<String>,
+    /// Long-poll wait of one SQS receive, up to 20s (default 20s).
+    #[arg(long, env = "SQS_WAIT_TIME")]
+    pub sqs_wait_time: Option<String>,
+    /// Verified SES sender (aliases AWS_SES_SENDER_EMAIL, SES_EMAIL); selects SES v2 for
+    /// order emails.
+    #[arg(long, env = "SES_SENDER_EMAIL")]
+    pub ses_sender_email: Option<String>,
+    /// SES configuration set for sending events (bounces, complaints, deliveries).
+    #[arg(long, env = "SES_CONFIGURATION_SET")]
+    pub ses_configuration_set: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,19 +145,31 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     pub worker: WorkerSettings,
     pub queue_max_receives: u32,
+    /// `Some`: Redis holds the order cache, rate limits and status stream.
+    pub redis: Option<RedisSettings>,
+    /// `Some`: SQS is the order queue.
+    pub sqs_queue_url: Option<String>,
+    /// `Some`: SES v2 sends the order emails.
+    pub ses: Option<SesSettings>,
+    /// The AWS variables that were set ([`AWS_VARIABLES`]), for the SDK configuration.
+    pub aws_env: AwsEnv,
 }
 
-/// Backends that later versions select by these variables; this one must not silently ignore
-/// a user who asked for them.
-const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    ("REDIS_URL", "Redis"),
-    ("REDIS_HOST", "Redis"),
-    ("SQS_QUEUE_URL", "AWS SQS"),
-    ("AWS_SQS_QUEUE_URL", "AWS SQS"),
-    ("SES_SENDER_EMAIL", "AWS SES"),
-    ("AWS_SES_SENDER_EMAIL", "AWS SES"),
-    ("SES_EMAIL", "AWS SES"),
-];
+/// AWS variables by name; `Debug` names them without their values (secret keys among them).
+#[derive(Clone, Default)]
+pub struct AwsEnv(pub BTreeMap<String, String>);
+
+impl AwsEnv {
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+impl std::fmt::Debug for AwsEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 impl Settings {
     /// From parsed flags, with aliases and unsupported variables looked up in the process
@@ -301,16 +351,108 @@ impl Settings {
                 parse_positive(raw).map(|n| queue_max_receives = n),
             );
         }
-        for (variable, backend) in NOT_YET_SUPPORTED {
-            if env(variable).is_some_and(|v| !v.trim().is_empty()) {
+        let mut redis = None;
+        let redis_host = either(&args.redis_host, "REDIS_HOST");
+        if let Some(url) = either(&args.redis_url, "REDIS_URL") {
+            let url = url.trim().to_owned();
+            if url.starts_with("redis://") || url.starts_with("rediss://") {
+                redis = Some(RedisSettings::new(url));
+            } else {
                 check(
-                    variable,
-                    Err(format!(
-                        "{backend} is not supported by this version of orderflow; unset it to run on the embedded default"
-                    )),
+                    "REDIS_URL",
+                    Err("must start with redis:// or rediss:// (TLS)".to_owned()),
                 );
             }
+        } else if let Some(host) = redis_host {
+            let mut port = 6379u16;
+            if let Some(raw) = &args.redis_port {
+                check(
+                    "REDIS_PORT",
+                    raw.trim()
+                        .parse()
+                        .map(|p| port = p)
+                        .map_err(|_| format!("{raw:?} is not a port number")),
+                );
+            }
+            let auth = args
+                .redis_password
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|password| format!(":{}@", percent_encode(password)))
+                .unwrap_or_default();
+            redis = Some(RedisSettings::new(format!(
+                "redis://{auth}{}:{port}",
+                host.trim()
+            )));
         }
+        if let (Some(redis), Some(prefix)) = (&mut redis, &args.redis_key_prefix) {
+            redis.key_prefix = prefix.clone();
+        }
+        if redis.is_some() {
+            api.events_recheck = Duration::from_secs(10);
+        }
+        if let Some(raw) = &args.sse_recheck_interval {
+            check(
+                "SSE_RECHECK_INTERVAL",
+                parse_duration(raw).map(|d| api.events_recheck = d),
+            );
+        }
+        let sqs_queue_url =
+            either(&args.sqs_queue_url, "AWS_SQS_QUEUE_URL").map(|u| u.trim().to_owned());
+        if let Some(url) = &sqs_queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            check(
+                "SQS_QUEUE_URL",
+                Err(
+                    "must be the queue's URL, https://sqs.<region>.amazonaws.com/<account>/<name>"
+                        .to_owned(),
+                ),
+            );
+        }
+        if sqs_queue_url.is_some() {
+            // Long polling: one receive waits up to 20 s for a message, so an idle worker
+            // costs almost no requests.
+            worker.wait = Duration::from_secs(20);
+        }
+        if let Some(raw) = &args.sqs_wait_time {
+            check(
+                "SQS_WAIT_TIME",
+                parse_duration(raw).and_then(|d| {
+                    if d <= Duration::from_secs(20) {
+                        worker.wait = d;
+                        Ok(())
+                    } else {
+                        Err(format!("{raw:?} is longer than SQS allows (20s)"))
+                    }
+                }),
+            );
+        }
+        let aws_env = AwsEnv(
+            AWS_VARIABLES
+                .iter()
+                .filter_map(|name| {
+                    env(name)
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| ((*name).to_owned(), v))
+                })
+                .collect(),
+        );
+        let ses = args
+            .ses_sender_email
+            .clone()
+            .or_else(|| env("AWS_SES_SENDER_EMAIL"))
+            .or_else(|| env("SES_EMAIL"))
+            .filter(|v| !v.trim().is_empty())
+            .map(|from| {
+                let mut ses = SesSettings::new(from.trim());
+                ses.endpoint_url = env("AWS_ENDPOINT_URL_SESV2").filter(|v| !v.trim().is_empty());
+                ses.configuration_set = args
+                    .ses_configuration_set
+                    .clone()
+                    .filter(|s| !s.trim().is_empty());
+                ses
+            });
 
         if !problems.is_empty() {
             return Err(problems);
@@ -330,6 +472,10 @@ impl Settings {
             mail_dir,
             worker,
             queue_max_receives,
+            redis,
+            sqs_queue_url,
+            ses,
+            aws_env,
         })
     }
 }
@@ -354,6 +500,18 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
             "{raw:?} is not a duration such as 250ms, 900s, 15m, 1h or 7d"
         )),
     }
+}
+
+/// Userinfo characters that must be escaped inside a URL.
+fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn parse_positive(raw: &str) -> Result<u32, String> {
@@ -411,7 +569,7 @@ mod tests {
             ..RunArgs::default()
         };
         let problems = Settings::load_from(&args, |name| {
-            (name == "REDIS_URL").then(|| "redis://cache".to_owned())
+            (name == "REDIS_URL").then(|| "cache:6379".to_owned())
         })
         .expect_err("invalid");
         let named: Vec<_> = problems
@@ -445,6 +603,60 @@ mod tests {
         .expect("valid");
         assert!(settings.jwt_secret.is_some());
         assert_eq!(settings.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn backends_are_selected_by_their_variables_and_the_node_names() {
+        let settings = Settings::load_from(&RunArgs::default(), no_env).expect("valid");
+        assert!(settings.redis.is_none() && settings.sqs_queue_url.is_none());
+        assert!(settings.ses.is_none());
+        assert_eq!(
+            settings.worker.wait,
+            Duration::from_secs(5),
+            "embedded queue"
+        );
+
+        let args = RunArgs {
+            redis_port: Some("6380".into()),
+            redis_password: Some("p@ss word".into()),
+            ..RunArgs::default()
+        };
+        let settings = Settings::load_from(&args, |name| match name {
+            "REDIS_HOST" => Some("cache.internal".into()),
+            "AWS_SQS_QUEUE_URL" => {
+                Some("https://sqs.eu-west-1.amazonaws.com/123456789012/orders".into())
+            }
+            "SES_EMAIL" => Some("orders@shop.example".into()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(
+            settings.redis.map(|r| r.url).as_deref(),
+            Some("redis://:p%40ss%20word@cache.internal:6380")
+        );
+        assert_eq!(
+            settings.sqs_queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/orders")
+        );
+        assert_eq!(
+            settings.worker.wait,
+            Duration::from_secs(20),
+            "long polling"
+        );
+        assert_eq!(
+            settings.ses.map(|s| s.from).as_deref(),
+            Some("orders@shop.example")
+        );
+    }
+
+    #[test]
+    fn long_polls_longer_than_sqs_allows_are_refused() {
+        let args = RunArgs {
+            sqs_wait_time: Some("30s".into()),
+            ..RunArgs::default()
+        };
+        let problems = Settings::load_from(&args, no_env).expect_err("invalid");
+        assert!(problems[0].starts_with("SQS_WAIT_TIME"), "{problems:?}");
     }
 
     #[test]

@@ -7,11 +7,15 @@ use anyhow::Context;
 use orderflow_api::auth::{Argon2Hasher, JwtAccessTokens, JwtSecret};
 use orderflow_api::{AppState, Application, Dependencies};
 use orderflow_core::ports::{
-    AcceptAll, Mailer, OrderCache, OrderProcessor, Queue, StatusBroadcaster, Store,
+    AcceptAll, Mailer, OrderCache, OrderProcessor, Queue, RateLimiter, StatusBroadcaster, Store,
 };
 use orderflow_core::usecases::{CachePolicy, ProcessingService};
+use orderflow_infra::aws::{SesMailer, SqsQueue, load_sdk_config};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
+use orderflow_infra::redis::{
+    RedisConnection, RedisOrderCache, RedisRateLimiter, RedisStatusBroadcaster,
+};
 use orderflow_store::{MongoStore, SqliteQueue, SqliteStore};
 use orderflow_worker::{CancellationToken, Housekeeper, OutboxRelay, RelaySettings, Worker};
 
@@ -52,18 +56,31 @@ pub struct Backends {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn Queue>,
     pub cache: Arc<dyn OrderCache>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
     pub broadcaster: Arc<dyn StatusBroadcaster>,
     pub mailer: Arc<dyn Mailer>,
+    /// Whether every process shares `cache` (Redis), so workers elsewhere refresh it.
+    pub shared_cache: bool,
 }
 
 impl Backends {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let data_dir = settings.data_dir.clone();
-        // The embedded queue lives in the SQLite file, whichever store holds the data.
-        let embedded = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
-            .await
-            .context("opening the embedded store")??;
-        let queue = SqliteQueue::new(&embedded, settings.queue_max_receives);
+        // The SQLite file holds the store unless MongoDB does, and the queue unless SQS does.
+        let embedded = if settings.mongo_uri.is_none() || settings.sqs_queue_url.is_none() {
+            let data_dir = settings.data_dir.clone();
+            Some(
+                tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
+                    .await
+                    .context("opening the embedded store")??,
+            )
+        } else {
+            None
+        };
+        let sqlite = || {
+            embedded
+                .clone()
+                .context("the SQLite file is opened whenever MongoDB or SQS is not configured")
+        };
         let store: Arc<dyn Store> = match &settings.mongo_uri {
             Some(uri) => {
                 let mongo = MongoStore::connect(uri).await?;
@@ -72,20 +89,69 @@ impl Backends {
             }
             None => {
                 tracing::info!("store: SQLite in DATA_DIR");
-                Arc::new(embedded)
+                Arc::new(sqlite()?)
             }
         };
-        let mailer = FileMailer::new(&settings.mail_dir, &settings.mail_from)?;
-        Ok(Self {
-            store,
-            queue: Arc::new(queue),
-            cache: Arc::new(MemoryOrderCache::new(
-                settings.cache_max_entries,
-                settings.cache_ttl,
-            )),
-            broadcaster: Arc::new(MemoryStatusBroadcaster::new(BROADCAST_CAPACITY)),
-            mailer: Arc::new(mailer),
-        })
+        let uses_aws = settings.sqs_queue_url.is_some() || settings.ses.is_some();
+        let sdk = if uses_aws {
+            let sdk = load_sdk_config(|name| settings.aws_env.get(name)).await;
+            anyhow::ensure!(
+                sdk.region().is_some(),
+                "AWS_REGION: not set, and no AWS profile names a region; SQS and SES need one"
+            );
+            Some(sdk)
+        } else {
+            None
+        };
+        let queue: Arc<dyn Queue> = match (&settings.sqs_queue_url, &sdk) {
+            (Some(url), Some(sdk)) => {
+                let sqs = SqsQueue::connect(sdk, url.as_str()).await?;
+                tracing::info!(queue = url, max_receives = sqs.max_receives(), "queue: SQS");
+                Arc::new(sqs)
+            }
+            _ => {
+                tracing::info!("queue: embedded, in the SQLite file in DATA_DIR");
+                Arc::new(SqliteQueue::new(&sqlite()?, settings.queue_max_receives))
+            }
+        };
+        let mailer: Arc<dyn Mailer> = match (&settings.ses, &sdk) {
+            (Some(ses), Some(sdk)) => {
+                tracing::info!(from = ses.from, "mail: SES v2");
+                Arc::new(SesMailer::new(sdk, ses.clone()))
+            }
+            _ => {
+                tracing::info!(dir = %settings.mail_dir.display(), "mail: .eml files");
+                Arc::new(FileMailer::new(&settings.mail_dir, &settings.mail_from)?)
+            }
+        };
+        let backends = match &settings.redis {
+            Some(redis) => {
+                let redis = RedisConnection::open(redis.clone())?;
+                tracing::info!("cache, rate limits and status stream: Redis");
+                Self {
+                    store,
+                    queue,
+                    cache: Arc::new(RedisOrderCache::new(redis.clone(), settings.cache_ttl)),
+                    rate_limiter: Arc::new(RedisRateLimiter::new(redis.clone())),
+                    broadcaster: Arc::new(RedisStatusBroadcaster::new(redis, BROADCAST_CAPACITY)),
+                    mailer,
+                    shared_cache: true,
+                }
+            }
+            None => Self {
+                store,
+                queue,
+                cache: Arc::new(MemoryOrderCache::new(
+                    settings.cache_max_entries,
+                    settings.cache_ttl,
+                )),
+                rate_limiter: Arc::new(MemoryRateLimiter::new(RATE_LIMIT_KEYS)),
+                broadcaster: Arc::new(MemoryStatusBroadcaster::new(BROADCAST_CAPACITY)),
+                mailer,
+                shared_cache: false,
+            },
+        };
+        Ok(backends)
     }
 }
 
@@ -108,7 +174,7 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
     let deps = Dependencies {
         store: Arc::clone(&backends.store),
         cache: Arc::clone(&backends.cache),
-        rate_limiter: Arc::new(MemoryRateLimiter::new(RATE_LIMIT_KEYS)),
+        rate_limiter: Arc::clone(&backends.rate_limiter),
         password_hasher: Arc::new(hasher),
         access_tokens: Arc::new(JwtAccessTokens::new(&secret, settings.access_token_ttl)),
         broadcaster: Arc::clone(&backends.broadcaster),
@@ -220,11 +286,11 @@ pub async fn run(
     mut settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if mode == Mode::Api {
+    let backends = Backends::open(&settings).await?;
+    if mode == Mode::Api && !backends.shared_cache {
         // The workers run in other processes and cannot refresh this process's cache.
         settings.api.cache_policy = CachePolicy::FinalOrdersOnly;
     }
-    let backends = Backends::open(&settings).await?;
     let stop = CancellationToken::new();
     let running = start(
         mode,

@@ -12,7 +12,7 @@ mod sqs {
 
     async fn fresh() -> (SqsQueue, ()) {
         let url = aws::fresh_queue("contract", MAX_RECEIVES).await;
-        let queue = SqsQueue::connect(&aws::sdk_config().await, url, 99)
+        let queue = SqsQueue::connect(&aws::sdk_config().await, url)
             .await
             .unwrap();
         (queue, ())
@@ -23,7 +23,7 @@ mod sqs {
     #[tokio::test]
     async fn the_receive_limit_comes_from_the_redrive_policy() {
         let url = aws::fresh_queue("limit", 7).await;
-        let queue = SqsQueue::connect(&aws::sdk_config().await, url, 99)
+        let queue = SqsQueue::connect(&aws::sdk_config().await, url)
             .await
             .unwrap();
         assert_eq!(orderflow_core::ports::Queue::max_receives(&queue), 7);
@@ -35,12 +35,28 @@ mod sqs {
             "{}/123456789012/no-such-queue",
             orderflow_testkit::services::aws_endpoint()
         );
-        let error = SqsQueue::connect(&aws::sdk_config().await, url, 5)
+        let error = SqsQueue::connect(&aws::sdk_config().await, url)
             .await
             .err()
             .expect("refused");
         assert!(error.to_string().contains("no-such-queue"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn a_queue_without_a_dead_letter_queue_is_refused_with_advice() {
+    let sdk = aws::sdk_config().await;
+    let name = format!("no-dlq-{}", uuid::Uuid::now_v7().simple());
+    let url = aws_sdk_sqs::Client::new(&sdk)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let error = SqsQueue::connect(&sdk, url).await.err().expect("refused");
+    assert!(error.to_string().contains("RedrivePolicy"), "{error}");
 }
 
 fn message(to: &str, key: &str) -> EmailMessage {

@@ -116,7 +116,7 @@ async fn killing_the_database_mid_placement_leaves_no_half_written_order() {
             tokio::spawn(async move {
                 for n in 0.. {
                     let order = order_of(user, &product, 1 + (client + n) % 3);
-                    match store.place_order(&order, None).await {
+                    match store.place_order(&order, None, None).await {
                         Ok(Placement::Placed(_)) => {
                             placed.fetch_add(1, Ordering::Relaxed);
                         }

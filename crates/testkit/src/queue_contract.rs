@@ -196,9 +196,12 @@ pub async fn batches_are_bounded_and_every_message_arrives_once(queue: &dyn Queu
             break;
         }
         assert!(batch.len() <= 10);
+        let receipts: Vec<String> = batch.iter().map(|m| m.receipt.clone()).collect();
         for m in batch {
             assert!(bodies.insert(m.body), "each message once");
-            queue.delete(&m.receipt).await.unwrap();
+        }
+        for outcome in queue.delete_batch(&receipts).await {
+            outcome.unwrap();
         }
     }
     assert_eq!(bodies.len(), 25);

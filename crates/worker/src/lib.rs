@@ -3,13 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod deleter;
 mod housekeeper;
 mod message;
 mod relay;
 mod worker;
 
 pub use housekeeper::Housekeeper;
-pub use message::OrderMessage;
+pub use message::{ORDER_ID_ATTRIBUTE, OrderMessage, TRACEPARENT_ATTRIBUTE};
 pub use relay::{OutboxRelay, RelaySettings};
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Worker, WorkerSettings};

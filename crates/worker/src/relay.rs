@@ -6,6 +6,7 @@ use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::exponential;
+use crate::message::{ORDER_ID_ATTRIBUTE, TRACEPARENT_ATTRIBUTE};
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -67,9 +68,14 @@ impl OutboxRelay {
             .await?;
         let mut published = 0;
         for (index, entry) in claimed.iter().enumerate() {
+            let mut attributes =
+                BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
+            if let Some(trace) = &entry.trace_parent {
+                attributes.insert(TRACEPARENT_ATTRIBUTE.to_owned(), trace.to_string());
+            }
             let message = OutgoingMessage {
                 body: entry.payload.clone(),
-                attributes: BTreeMap::from([("orderId".to_owned(), entry.order_id.to_string())]),
+                attributes,
             };
             if let Err(e) = self.queue.send(&message).await {
                 // The queue is down: hand this entry and the rest of the batch back for later.

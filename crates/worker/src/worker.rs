@@ -1,14 +1,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_core::ports::{Queue, QueueError, ReceivedMessage};
-use orderflow_core::usecases::{Delivery, ProcessingService};
+use orderflow_core::TraceParent;
+use orderflow_core::ports::{Queue, ReceivedMessage};
+use orderflow_core::usecases::{Delivery, Handled, ProcessingService};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::OrderMessage;
 use crate::backoff::exponential;
+use crate::deleter::{Deleter, Finished};
+use crate::message::TRACEPARENT_ATTRIBUTE;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -68,6 +72,7 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
+        let (deleter, deleting) = Deleter::start(Arc::clone(&self.queue));
         let mut receive_failures = 0u32;
         while !shutdown.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
@@ -111,6 +116,7 @@ impl Worker {
                 let job = Job {
                     queue: Arc::clone(&self.queue),
                     processing: Arc::clone(&self.processing),
+                    deleter: deleter.clone(),
                     settings: self.settings.clone(),
                 };
                 in_flight.spawn(async move {
@@ -132,6 +138,12 @@ impl Worker {
                 "shutdown deadline passed; unfinished messages will be redelivered"
             );
             in_flight.abort_all();
+            while in_flight.join_next().await.is_some() {}
+        }
+        // The last finished messages' deletes.
+        drop(deleter);
+        if let Err(e) = deleting.await {
+            tracing::warn!(error = %e, "the batch deleter stopped abnormally");
         }
         tracing::info!("worker stopped");
     }
@@ -141,14 +153,43 @@ impl Worker {
 struct Job {
     queue: Arc<dyn Queue>,
     processing: Arc<ProcessingService>,
+    deleter: Deleter,
     settings: WorkerSettings,
 }
 
 impl Job {
     async fn handle(&self, message: ReceivedMessage) {
+        let trace_id = message
+            .attributes
+            .get(TRACEPARENT_ATTRIBUTE)
+            .and_then(|raw| TraceParent::parse(raw).ok())
+            .map(|trace| trace.trace_id().to_owned())
+            .unwrap_or_default();
+        let span = tracing::info_span!("process_message", message_id = %message.id,
+            receive_count = message.receive_count, trace_id);
+        // Slow work keeps its message hidden: another worker must not start it meanwhile.
+        tokio::select! {
+            () = self.handle_in_time(&message).instrument(span.clone()) => {}
+            () = self.keep_hidden(&message.receipt) => {}
+        }
+    }
+
+    /// Extends the message's visibility every half timeout, for as long as it is handled.
+    async fn keep_hidden(&self, receipt: &str) {
+        let visibility = self.settings.visibility;
+        let every = (visibility / 2).max(Duration::from_millis(500));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.queue.change_visibility(receipt, visibility).await {
+                tracing::warn!(error = %e, "could not extend the message's visibility");
+            }
+        }
+    }
+
+    async fn handle_in_time(&self, message: &ReceivedMessage) {
         let Ok(parsed) = OrderMessage::parse(&message.body) else {
-            tracing::error!(message_id = %message.id, "unreadable message; deleting it");
-            self.delete(&message).await;
+            tracing::error!("unreadable message; deleting it");
+            self.delete(message).await;
             return;
         };
         let order_id = parsed.order_id;
@@ -164,15 +205,27 @@ impl Job {
             result = self.processing.give_up(order_id, &why).await;
         }
         match result {
-            Ok(()) => self.delete(&message).await,
+            Ok(Handled::Finished) => self.delete(message).await,
+            Ok(Handled::GaveUp) => {
+                // Released at once: its next receive is past the limit, so the queue moves it
+                // to the dead-letter queue, where it stays for inspection.
+                tracing::warn!(%order_id, "order failed after its last delivery; dead-lettering its message");
+                if let Err(e) = self
+                    .queue
+                    .change_visibility(&message.receipt, Duration::ZERO)
+                    .await
+                {
+                    tracing::warn!(%order_id, error = %e, "could not release the message to the dead-letter queue");
+                }
+            }
             Err(e) => {
                 let delay = exponential(
                     self.settings.retry_base,
                     self.settings.retry_max,
                     message.receive_count,
                 );
-                tracing::warn!(%order_id, receive_count = message.receive_count, retry_in = ?delay,
-                    error = %e, "order processing will be retried");
+                tracing::warn!(%order_id, retry_in = ?delay, error = %e,
+                    "order processing will be retried");
                 if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
                     tracing::warn!(%order_id, error = %e, "could not delay the retry");
                 }
@@ -181,15 +234,11 @@ impl Job {
     }
 
     async fn delete(&self, message: &ReceivedMessage) {
-        match self.queue.delete(&message.receipt).await {
-            Ok(()) => {}
-            // Its visibility ran out and another delivery owns it now; that one finishes.
-            Err(QueueError::StaleReceipt) => {
-                tracing::debug!(message_id = %message.id, "message was redelivered before delete");
-            }
-            Err(e) => {
-                tracing::warn!(message_id = %message.id, error = %e, "delete failed; it will be redelivered")
-            }
-        }
+        self.deleter
+            .delete(Finished {
+                message_id: message.id.clone(),
+                receipt: message.receipt.clone(),
+            })
+            .await;
     }
 }

@@ -19,7 +19,7 @@ async fn store_with_orders(dir: &std::path::Path, count: usize) -> (Arc<SqliteSt
     let mut orders = Vec::new();
     for _ in 0..count {
         let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
-        store.place_order(&order, None).await.unwrap();
+        store.place_order(&order, None, None).await.unwrap();
         orders.push(order);
     }
     (store, orders)

@@ -34,7 +34,7 @@ async fn enforce(
         Ok(RateDecision::Allowed) => Ok(()),
         Ok(RateDecision::Limited { retry_after }) => Err(Problem::too_many_requests(retry_after)),
         Err(e) => {
-            tracing::warn!(error = %e, "rate limiter unavailable; allowing the request");
+            tracing::debug!(error = %e, "rate limiter unavailable; allowing the request");
             Ok(())
         }
     }

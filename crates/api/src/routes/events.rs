@@ -1,6 +1,5 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,10 +11,6 @@ use crate::extract::CurrentUser;
 use crate::problem::Problem;
 use crate::routes::orders::order_id;
 use crate::state::AppState;
-
-/// Broadcasts only wake the stream up; it re-reads the store, and also does so this often,
-/// so changes made by a worker in another process (no shared broadcast) still arrive.
-const RECHECK: Duration = Duration::from_millis(500);
 
 /// Live status of one order as server-sent events.
 #[utoipa::path(get, path = "/api/orders/{id}/events", operation_id = "orderEvents", tag = "orders",
@@ -82,7 +77,7 @@ impl Watch {
                         self.subscription = Box::pin(futures::stream::pending());
                     }
                 }
-                () = tokio::time::sleep(RECHECK) => {}
+                () = tokio::time::sleep(self.state.settings.events_recheck) => {}
             }
             match self.state.orders.current(self.user_id, self.order_id).await {
                 Ok(order) => {

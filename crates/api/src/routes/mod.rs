@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::openapi::serve_openapi;
 use crate::problem::Problem;
 use crate::state::AppState;
+use crate::trace_context::{request_span, trace_context};
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit_bytes;
@@ -39,7 +40,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal(&"a request handler panicked").into_response_owned()
         }))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(trace_context))
         .with_state(state)
 }
 

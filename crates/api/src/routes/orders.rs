@@ -1,8 +1,10 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orderflow_core::{FieldErrors, IdempotencyKey, OrderId, OrderRequest, OrderStatus};
+use orderflow_core::{
+    FieldErrors, IdempotencyKey, OrderId, OrderRequest, OrderStatus, TraceParent,
+};
 
 use crate::dto::{OrderListQuery, OrderPage, OrderView, PlaceOrderRequest};
 use crate::extract::{ApiJson, CurrentUser};
@@ -36,6 +38,7 @@ pub async fn place(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
     headers: HeaderMap,
+    Extension(trace): Extension<TraceParent>,
     ApiJson(body): ApiJson<PlaceOrderRequest>,
 ) -> Result<Response, Problem> {
     let mut errors = FieldErrors::new();
@@ -63,7 +66,10 @@ pub async fn place(
             return Err(Problem::invalid(all));
         }
     };
-    let placed = state.orders.place(user_id, request, key).await?;
+    let placed = state
+        .orders
+        .place(user_id, request, key, Some(trace))
+        .await?;
     let location = format!("/api/orders/{}", placed.order.id);
     let mut response = (StatusCode::CREATED, Json(OrderView::from(&placed.order))).into_response();
     let headers = response.headers_mut();

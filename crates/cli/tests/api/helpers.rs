@@ -108,7 +108,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut RunArgs)) -> TestApp {
-    spawn(Mode::Api, Arc::new(AcceptAll), configure).await
+    spawn(Mode::Api, Arc::new(AcceptAll), &[], configure).await
 }
 
 /// Everything `orderflow serve` runs, the worker with `processor`.
@@ -116,7 +116,16 @@ pub async fn spawn_serve(
     processor: Arc<dyn OrderProcessor>,
     configure: impl FnOnce(&mut RunArgs),
 ) -> TestApp {
-    spawn(Mode::Serve, processor, configure).await
+    spawn(Mode::Serve, processor, &[], configure).await
+}
+
+/// As [`spawn_serve`], with `env` as the environment variables that are not flags (AWS_*).
+pub async fn spawn_serve_with_env(
+    processor: Arc<dyn OrderProcessor>,
+    env: &[(String, String)],
+    configure: impl FnOnce(&mut RunArgs),
+) -> TestApp {
+    spawn(Mode::Serve, processor, env, configure).await
 }
 
 /// Which store the tests run on: SQLite unless `ORDERFLOW_TEST_STORE=mongo`.
@@ -129,6 +138,15 @@ pub fn test_mongo_uri() -> Option<String> {
 }
 
 pub fn settings_for(data_dir: &Path, configure: impl FnOnce(&mut RunArgs)) -> Settings {
+    settings_with_env(data_dir, &[], configure)
+}
+
+/// As [`settings_for`], with `env` as the environment variables that are not flags (AWS_*).
+pub fn settings_with_env(
+    data_dir: &Path,
+    env: &[(String, String)],
+    configure: impl FnOnce(&mut RunArgs),
+) -> Settings {
     let mut args = RunArgs {
         mongo_uri: test_mongo_uri(),
         host: Some("127.0.0.1".into()),
@@ -140,12 +158,16 @@ pub fn settings_for(data_dir: &Path, configure: impl FnOnce(&mut RunArgs)) -> Se
         ..RunArgs::default()
     };
     configure(&mut args);
-    Settings::load_from(&args, |_| None).unwrap()
+    Settings::load_from(&args, |name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap()
 }
 
 async fn spawn(
     mode: Mode,
     processor: Arc<dyn OrderProcessor>,
+    env: &[(String, String)],
     configure: impl FnOnce(&mut RunArgs),
 ) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
@@ -156,7 +178,7 @@ async fn spawn(
             .try_init();
     }
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(dir.path(), configure);
+    let settings = settings_with_env(dir.path(), env, configure);
     let backends = Backends::open(&settings).await.unwrap();
     let running = orderflow::run::start(
         mode,
@@ -452,4 +474,34 @@ pub fn terminate_and_expect_clean_exit(mut child: std::process::Child, within: D
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts `orderflow <command>` on `data_dir` with `env` added to a clean environment
+/// (listening on `port` when given); its log goes to `log_name` in `data_dir`.
+pub fn start_process(
+    command: &str,
+    data_dir: &Path,
+    env: &[(String, String)],
+    port: Option<u16>,
+    log_name: &str,
+) -> std::process::Child {
+    let log = std::fs::File::create(data_dir.join(log_name)).unwrap();
+    let mut process = std::process::Command::new(BINARY);
+    process
+        .arg(command)
+        .env_clear()
+        .env("DATA_DIR", data_dir)
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("WORKER_VISIBILITY_TIMEOUT", "2s")
+        .env("WORKER_RETRY_DELAY", "100ms")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    if let Some(port) = port {
+        process
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1");
+    }
+    process.spawn().unwrap()
 }

@@ -8,6 +8,7 @@ mod concurrency;
 mod errors;
 mod helpers;
 mod inventory;
+mod messaging;
 mod openapi;
 mod orders;
 mod processes;

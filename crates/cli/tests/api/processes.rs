@@ -1,7 +1,7 @@
 //! `orderflow api` and `orderflow worker` as separate processes on one DATA_DIR, and a
 //! worker killed in the middle of its work.
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use orderflow_core::OrderId;
@@ -9,12 +9,10 @@ use orderflow_core::OrderId;
 use orderflow_testkit::services::free_port;
 
 use crate::helpers::{
-    BINARY, Http, JWT_SECRET, emails_in, eventually, spawn_app, terminate_and_expect_clean_exit,
+    Http, emails_in, eventually, spawn_app, start_process, terminate_and_expect_clean_exit,
     test_mongo_uri,
 };
 
-/// Starts `orderflow <command>` on `data_dir` (and MongoDB at `mongo_uri`, if given); its
-/// log goes to `log_name` in `data_dir`.
 fn start(
     command: &str,
     data_dir: &Path,
@@ -22,27 +20,11 @@ fn start(
     port: Option<u16>,
     log_name: &str,
 ) -> Child {
-    let log = std::fs::File::create(data_dir.join(log_name)).unwrap();
-    let mut process = Command::new(BINARY);
-    process
-        .arg(command)
-        .env_clear()
-        .env("DATA_DIR", data_dir)
-        .env("JWT_SECRET", JWT_SECRET)
-        .env("WORKER_VISIBILITY_TIMEOUT", "2s")
-        .env("WORKER_RETRY_DELAY", "100ms")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log);
-    if let Some(uri) = mongo_uri {
-        process.env("MONGO_URI", uri);
-    }
-    if let Some(port) = port {
-        process
-            .env("PORT", port.to_string())
-            .env("HOST", "127.0.0.1");
-    }
-    process.spawn().unwrap()
+    let env: Vec<_> = mongo_uri
+        .map(|uri| ("MONGO_URI".to_owned(), uri.to_owned()))
+        .into_iter()
+        .collect();
+    start_process(command, data_dir, &env, port, log_name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

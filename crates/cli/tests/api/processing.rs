@@ -157,7 +157,7 @@ async fn redelivered_messages_change_nothing_twice() {
 }
 
 /// A payment step that is always down.
-struct AlwaysDown;
+pub(crate) struct AlwaysDown;
 
 #[async_trait]
 impl OrderProcessor for AlwaysDown {

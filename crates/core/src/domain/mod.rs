@@ -11,6 +11,7 @@ mod pagination;
 mod product;
 mod refresh_token;
 mod status;
+mod trace;
 mod user;
 
 pub use clock::{now, truncate_to_millis};
@@ -25,4 +26,5 @@ pub use pagination::{Cursor, PageLimit};
 pub use product::{Product, ProductId, ProductName, Stock};
 pub use refresh_token::{RefreshToken, TokenFamilyId, TokenHash};
 pub use status::{IllegalTransition, OrderStatus, StatusChange, StatusTransition};
+pub use trace::TraceParent;
 pub use user::{Password, PasswordHash, User, UserId, UserName};

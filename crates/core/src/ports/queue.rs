@@ -59,6 +59,15 @@ pub trait Queue: Send + Sync {
     /// Hides the message for `timeout` from now (zero makes it visible at once).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Deletes up to ten deliveries; each receipt's outcome, in order. Queues with a batch
+    /// call override this one-by-one default.
+    async fn delete_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        let mut outcomes = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            outcomes.push(self.delete(receipt).await);
+        }
+        outcomes
+    }
     async fn depth(&self) -> Result<QueueDepth, QueueError>;
     /// The most receives a message gets before it is dead-lettered.
     fn max_receives(&self) -> u32;

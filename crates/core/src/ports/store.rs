@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     IdempotencyKey, Order, OrderId, OrderStatus, PasswordHash, Product, ProductId,
-    RequestFingerprint, StatusTransition, TokenFamilyId, TokenHash, User, UserId,
+    RequestFingerprint, StatusTransition, TokenFamilyId, TokenHash, TraceParent, User, UserId,
 };
 
 /// A store failure that is not a business outcome: the caller can only report it.
@@ -149,17 +149,21 @@ pub struct OutboxEntry {
     pub id: String,
     pub order_id: OrderId,
     pub payload: String,
+    /// The trace of the request that placed the order, for the queue message.
+    pub trace_parent: Option<TraceParent>,
     pub created_at: OffsetDateTime,
 }
 
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     /// In ONE transaction: reserves every line's stock (only if enough is free and the price
-    /// is still the line's), inserts the order and its outbox entry, and records the claim.
+    /// is still the line's), inserts the order and its outbox entry (carrying `trace`), and
+    /// records the claim.
     async fn place_order(
         &self,
         order: &Order,
         claim: Option<&IdempotencyClaim>,
+        trace: Option<&TraceParent>,
     ) -> Result<Placement, StoreError>;
     async fn idempotent_replay(
         &self,

@@ -13,5 +13,5 @@ pub use orders::{
     CachePolicy, CacheStatus, IDEMPOTENCY_WINDOW, OrderError, OrderService, PlacedOrder,
 };
 pub use page::Page;
-pub use processing::{Delivery, ProcessingService, RetryLater};
+pub use processing::{Delivery, Handled, ProcessingService, RetryLater};
 pub use seeding::{CatalogRow, RowError, SeedError, SeedMode, SeedService};

@@ -4,7 +4,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::domain::{
     Cursor, FieldError, IdempotencyKey, Order, OrderId, OrderLine, OrderRequest, OrderStatus,
-    PageLimit, PricingError, ProductId, RequestFingerprint, UserId,
+    PageLimit, PricingError, ProductId, RequestFingerprint, TraceParent, UserId,
 };
 use crate::ports::{
     IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, Store,
@@ -108,6 +108,7 @@ impl OrderService {
         user_id: UserId,
         request: OrderRequest,
         key: Option<IdempotencyKey>,
+        trace: Option<TraceParent>,
     ) -> Result<PlacedOrder, OrderError> {
         let now = crate::domain::now();
         let claim = key.map(|key| IdempotencyClaim {
@@ -126,7 +127,11 @@ impl OrderService {
         }
         for _ in 0..PLACEMENT_ATTEMPTS {
             let order = self.price(user_id, &request, now).await?;
-            match self.store.place_order(&order, claim.as_ref()).await? {
+            match self
+                .store
+                .place_order(&order, claim.as_ref(), trace.as_ref())
+                .await?
+            {
                 Placement::Placed(order) => {
                     tracing::info!(order_id = %order.id, total = %order.total, "order placed");
                     return Ok(PlacedOrder {
@@ -219,7 +224,8 @@ impl OrderService {
             Ok(Some(order)) if order.user_id == user_id => return Ok((order, CacheStatus::Hit)),
             Ok(Some(_)) => return Err(OrderError::NotFound),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "order cache read failed; reading the store"),
+            // The cache adapter logs an outage once; per request it is only a detail.
+            Err(e) => tracing::debug!(error = %e, "order cache read failed; reading the store"),
         }
         let order = self.current(user_id, id).await?;
         let cacheable = match self.cache_policy {
@@ -227,7 +233,7 @@ impl OrderService {
             CachePolicy::FinalOrdersOnly => order.status.is_terminal(),
         };
         if cacheable && let Err(e) = self.cache.put(&order).await {
-            tracing::warn!(error = %e, "order cache write failed");
+            tracing::debug!(error = %e, "order cache write failed");
         }
         Ok((order, CacheStatus::Miss))
     }

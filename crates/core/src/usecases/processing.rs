@@ -36,6 +36,16 @@ enum Goal<'a> {
     GiveUp(&'a str),
 }
 
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The order is done with (or never needs this message again): delete the message.
+    Finished,
+    /// The order was failed because its message used up its deliveries: leave the message to
+    /// the queue's dead-letter queue, where operators can inspect it.
+    GaveUp,
+}
+
 /// The delivery could not finish; let the message reappear and try again.
 #[derive(Debug, thiserror::Error)]
 #[error("retry later: {0}")]
@@ -80,34 +90,41 @@ impl ProcessingService {
         }
     }
 
-    /// Ok: the message is done with and can be deleted.
-    pub async fn handle(&self, order_id: OrderId, delivery: Delivery) -> Result<(), RetryLater> {
+    pub async fn handle(
+        &self,
+        order_id: OrderId,
+        delivery: Delivery,
+    ) -> Result<Handled, RetryLater> {
         self.drive(order_id, Goal::Process(delivery)).await
     }
 
     /// The dead-letter path for a message past its last delivery: the order fails (stock
     /// released) unless it already finished, and its outcome is emailed.
-    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<(), RetryLater> {
-        self.drive(order_id, Goal::GiveUp(why)).await
+    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<Handled, RetryLater> {
+        self.drive(order_id, Goal::GiveUp(why)).await?;
+        Ok(Handled::GaveUp)
     }
 
     /// Steps the order towards a final status, re-reading it after every step, then sends
     /// the email of that status.
-    async fn drive(&self, order_id: OrderId, goal: Goal<'_>) -> Result<(), RetryLater> {
+    async fn drive(&self, order_id: OrderId, goal: Goal<'_>) -> Result<Handled, RetryLater> {
         use OrderStatus::*;
+        let mut handled = Handled::Finished;
         for _ in 0..MAX_STEPS {
             let Some(order) = self.store.order(order_id).await? else {
                 tracing::warn!(%order_id, "message for an unknown order; dropping it");
-                return Ok(());
+                return Ok(Handled::Finished);
             };
             match (order.status, goal) {
-                (Processed | Failed, _) => return self.notify(&order).await,
-                (Cancelled, _) => return Ok(()),
+                (Processed | Failed, _) => return self.notify(&order).await.map(|()| handled),
+                (Cancelled, _) => return Ok(handled),
                 (Pending | Processing, Goal::GiveUp(why)) => {
                     self.advance(&order, Failed, Some(why.to_owned())).await?;
                 }
                 (Pending, Goal::Process(_)) => self.advance(&order, Processing, None).await?,
-                (Processing, Goal::Process(delivery)) => self.process(&order, delivery).await?,
+                (Processing, Goal::Process(delivery)) => {
+                    handled = self.process(&order, delivery).await?;
+                }
             }
         }
         Err(RetryLater(format!(
@@ -117,18 +134,24 @@ impl ProcessingService {
 
     /// The business step, then PROCESSED, or FAILED when it fails for good (or for the
     /// last time).
-    async fn process(&self, order: &Order, delivery: Delivery) -> Result<(), RetryLater> {
+    async fn process(&self, order: &Order, delivery: Delivery) -> Result<Handled, RetryLater> {
         match self.processor.process(order).await {
-            Ok(()) => self.advance(order, OrderStatus::Processed, None).await,
-            Err(ProcessingError::Permanent(reason)) => {
-                self.advance(order, OrderStatus::Failed, Some(reason)).await
-            }
+            Ok(()) => self
+                .advance(order, OrderStatus::Processed, None)
+                .await
+                .map(|()| Handled::Finished),
+            Err(ProcessingError::Permanent(reason)) => self
+                .advance(order, OrderStatus::Failed, Some(reason))
+                .await
+                .map(|()| Handled::Finished),
             Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
                 let reason = format!(
                     "gave up after {} attempts: {reason}",
                     delivery.receive_count
                 );
-                self.advance(order, OrderStatus::Failed, Some(reason)).await
+                self.advance(order, OrderStatus::Failed, Some(reason))
+                    .await
+                    .map(|()| Handled::GaveUp)
             }
             Err(ProcessingError::Transient(reason)) => Err(RetryLater(reason)),
         }

@@ -5,6 +5,6 @@ mod sdk_config;
 mod ses;
 mod sqs;
 
-pub use sdk_config::load_sdk_config;
+pub use sdk_config::{AWS_VARIABLES, load_sdk_config};
 pub use ses::{SesMailer, SesSettings};
 pub use sqs::{SqsQueue, SqsQueueError};

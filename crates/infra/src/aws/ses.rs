@@ -29,6 +29,8 @@ pub struct SesSettings {
     /// retries the order later).
     pub attempts: u32,
     pub retry_base: Duration,
+    /// SES's own endpoint (`AWS_ENDPOINT_URL_SESV2`), over the shared `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
 }
 
 impl SesSettings {
@@ -38,6 +40,7 @@ impl SesSettings {
             configuration_set: None,
             attempts: 4,
             retry_base: Duration::from_millis(200),
+            endpoint_url: None,
         }
     }
 }
@@ -54,9 +57,11 @@ impl SesMailer {
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.attempts.max(1))
             .with_initial_backoff(settings.retry_base);
-        let config = aws_sdk_sesv2::config::Builder::from(sdk)
-            .retry_config(retry)
-            .build();
+        let mut config = aws_sdk_sesv2::config::Builder::from(sdk).retry_config(retry);
+        if let Some(endpoint) = &settings.endpoint_url {
+            config = config.endpoint_url(endpoint);
+        }
+        let config = config.build();
         Self {
             client: Client::from_conf(config),
             settings,

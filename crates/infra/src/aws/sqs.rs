@@ -25,6 +25,11 @@ pub enum SqsQueueError {
     Attributes { url: String, message: String },
     #[error("SQS queue {url} has an unreadable redrive policy: {message}")]
     RedrivePolicy { url: String, message: String },
+    #[error(
+        "SQS queue {url} has no redrive policy: give it a dead-letter queue (RedrivePolicy with \
+         deadLetterTargetArn and maxReceiveCount), where orders that keep failing are kept"
+    )]
+    NoDeadLetterQueue { url: String },
 }
 
 /// An SQS queue and the dead-letter queue of its redrive policy.
@@ -32,18 +37,16 @@ pub enum SqsQueueError {
 pub struct SqsQueue {
     client: Client,
     url: String,
-    dead_letter_url: Option<String>,
+    dead_letter_url: String,
     max_receives: u32,
 }
 
 impl SqsQueue {
     /// Reads the queue's redrive policy: its `maxReceiveCount` is when the worker takes the
-    /// dead-letter path. A queue without one falls back to `default_max_receives` (the worker
-    /// still fails the order on that delivery; no message is kept for inspection).
+    /// dead-letter path, and its dead-letter queue is counted in the depth.
     pub async fn connect(
         sdk: &aws_config::SdkConfig,
         url: impl Into<String>,
-        default_max_receives: u32,
     ) -> Result<Self, SqsQueueError> {
         let client = Client::new(sdk);
         let url = url.into();
@@ -60,31 +63,24 @@ impl SqsQueue {
         let policy = attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy));
-        let (dead_letter_url, max_receives) = match policy {
-            Some(policy) => {
-                let bad = |message: String| SqsQueueError::RedrivePolicy {
-                    url: url.clone(),
-                    message,
-                };
-                let policy: RedrivePolicy =
-                    serde_json::from_str(policy).map_err(|e| bad(e.to_string()))?;
-                let dead_letter_url = client
-                    .get_queue_url()
-                    .queue_name(policy.queue_name())
-                    .set_queue_owner_aws_account_id(policy.account_id().map(str::to_owned))
-                    .send()
-                    .await
-                    .map_err(|e| bad(DisplayErrorContext(&e).to_string()))?
-                    .queue_url
-                    .ok_or_else(|| bad("the dead-letter queue has no URL".to_owned()))?;
-                (Some(dead_letter_url), policy.max_receive_count.get())
-            }
-            None => {
-                tracing::warn!(queue = %url, max_receives = default_max_receives,
-                    "the SQS queue has no redrive policy; failed orders leave no dead letter");
-                (None, default_max_receives)
-            }
+        let Some(policy) = policy else {
+            return Err(SqsQueueError::NoDeadLetterQueue { url });
         };
+        let bad = |message: String| SqsQueueError::RedrivePolicy {
+            url: url.clone(),
+            message,
+        };
+        let policy: RedrivePolicy = serde_json::from_str(policy).map_err(|e| bad(e.to_string()))?;
+        let dead_letter_url = client
+            .get_queue_url()
+            .queue_name(policy.queue_name())
+            .set_queue_owner_aws_account_id(policy.account_id().map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| bad(DisplayErrorContext(&e).to_string()))?
+            .queue_url
+            .ok_or_else(|| bad("the dead-letter queue has no URL".to_owned()))?;
+        let max_receives = policy.max_receive_count.get();
         Ok(Self {
             client,
             url,
@@ -95,50 +91,6 @@ impl SqsQueue {
 
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Deletes up to ten deliveries in one call; each receipt's outcome, in order.
-    pub async fn delete_batch(&self, receipts: &[&str]) -> Vec<Result<(), QueueError>> {
-        let entries: Result<Vec<_>, _> = receipts
-            .iter()
-            .enumerate()
-            .map(|(index, receipt)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(index.to_string())
-                    .receipt_handle(*receipt)
-                    .build()
-            })
-            .collect();
-        let sent = match entries {
-            Ok(entries) => self
-                .client
-                .delete_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(unavailable),
-            Err(e) => Err(QueueError::Unavailable(e.to_string())),
-        };
-        let output = match sent {
-            Ok(output) => output,
-            Err(e) => {
-                let message = e.to_string();
-                return receipts
-                    .iter()
-                    .map(|_| Err(QueueError::Unavailable(message.clone())))
-                    .collect();
-            }
-        };
-        let failures: HashMap<&str, &str> =
-            output.failed().iter().map(|f| (f.id(), f.code())).collect();
-        (0..receipts.len())
-            .map(|index| match failures.get(index.to_string().as_str()) {
-                None => Ok(()),
-                Some(code) if STALE_RECEIPT_CODES.contains(code) => Err(QueueError::StaleReceipt),
-                Some(code) => Err(QueueError::Unavailable((*code).to_owned())),
-            })
-            .collect()
     }
 }
 
@@ -331,23 +283,18 @@ impl Queue for SqsQueue {
             .await
             .map_err(unavailable)?;
         let main = main.attributes.unwrap_or_default();
-        let dead_lettered = match &self.dead_letter_url {
-            Some(url) => {
-                let dead = self
-                    .client
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                count(
-                    &dead.attributes.unwrap_or_default(),
-                    &QueueAttributeName::ApproximateNumberOfMessages,
-                )
-            }
-            None => 0,
-        };
+        let dead = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.dead_letter_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let dead_lettered = count(
+            &dead.attributes.unwrap_or_default(),
+            &QueueAttributeName::ApproximateNumberOfMessages,
+        );
         Ok(QueueDepth {
             visible: count(&main, &QueueAttributeName::ApproximateNumberOfMessages),
             in_flight: count(
@@ -361,9 +308,54 @@ impl Queue for SqsQueue {
     fn max_receives(&self) -> u32 {
         self.max_receives
     }
+
+    /// One DeleteMessageBatch call for up to ten deliveries.
+    async fn delete_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        let entries: Result<Vec<_>, _> = receipts
+            .iter()
+            .enumerate()
+            .map(|(index, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+            })
+            .collect();
+        let sent = match entries {
+            Ok(entries) => self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(unavailable),
+            Err(e) => Err(QueueError::Unavailable(e.to_string())),
+        };
+        let output = match sent {
+            Ok(output) => output,
+            Err(e) => {
+                let message = e.to_string();
+                return receipts
+                    .iter()
+                    .map(|_| Err(QueueError::Unavailable(message.clone())))
+                    .collect();
+            }
+        };
+        let failures: HashMap<&str, &str> =
+            output.failed().iter().map(|f| (f.id(), f.code())).collect();
+        (0..receipts.len())
+            .map(|index| match failures.get(index.to_string().as_str()) {
+                None => Ok(()),
+                Some(code) if STALE_RECEIPT_CODES.contains(code) => Err(QueueError::StaleReceipt),
+                Some(code) => Err(QueueError::Unavailable((*code).to_owned())),
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -215,6 +215,8 @@ pub(crate) struct OutboxDoc {
     pub available_at: DateTime,
     pub attempts: i64,
     pub sent_at: Option<DateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use orderflow_core::ports::{
 };
 use orderflow_core::{
     IdempotencyKey, Order, OrderId, OrderStatus, ProductId, RequestFingerprint, StatusTransition,
-    UserId,
+    TraceParent, UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,6 +42,7 @@ impl MongoStore {
         &self,
         order: &Order,
         claim: Option<&IdempotencyClaim>,
+        trace: Option<&TraceParent>,
     ) -> Result<Attempt, StoreError> {
         let order_doc = OrderDoc::from_order(order);
         transaction!(self, |session| {
@@ -123,6 +124,7 @@ impl MongoStore {
                 available_at: date(order.created_at),
                 attempts: 0,
                 sent_at: None,
+                traceparent: trace.map(ToString::to_string),
             };
             self.outbox.insert_one(outbox).session(&mut session).await?;
             if let Some(claim) = claim {
@@ -159,13 +161,14 @@ impl OrderStore for MongoStore {
         &self,
         order: &Order,
         claim: Option<&IdempotencyClaim>,
+        trace: Option<&TraceParent>,
     ) -> Result<Placement, StoreError> {
         let _locked = self
             .product_locks
             .lock(order.lines.iter().map(|l| &l.product_id))
             .await;
         for _ in 0..3 {
-            if let Attempt::Done(placement) = self.try_place(order, claim).await? {
+            if let Attempt::Done(placement) = self.try_place(order, claim, trace).await? {
                 return placement;
             }
         }

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::bson::doc;
-use orderflow_core::OrderId;
 use orderflow_core::ports::{OutboxEntry, OutboxStore, StoreError};
+use orderflow_core::{OrderId, TraceParent};
 use time::OffsetDateTime;
 
 use super::documents::{OutboxDoc, date, time_of};
@@ -15,6 +15,11 @@ fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
         order_id: OrderId::parse(&document.order_id).map_err(StoreError::Corrupt)?,
         payload: document.payload.clone(),
         created_at: time_of(document.created_at)?,
+        // A trace context that no longer parses only loses the link between two traces.
+        trace_parent: document
+            .traceparent
+            .as_deref()
+            .and_then(|raw| TraceParent::parse(raw).ok()),
     })
 }
 

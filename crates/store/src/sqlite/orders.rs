@@ -3,7 +3,8 @@ use orderflow_core::ports::{
     IdempotencyClaim, IdempotentReplay, OrderStore, Placement, Shortage, StoreError, Transitioned,
 };
 use orderflow_core::{
-    IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, UserId,
+    IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, TraceParent,
+    UserId,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
@@ -22,9 +23,11 @@ impl OrderStore for SqliteStore {
         &self,
         order: &Order,
         claim: Option<&IdempotencyClaim>,
+        trace: Option<&TraceParent>,
     ) -> Result<Placement, StoreError> {
         let order = order.clone();
         let claim = claim.cloned();
+        let trace_parent = trace.map(ToString::to_string);
         self.db
             .write(move |tx| {
                 if let Some(claim) = &claim
@@ -85,13 +88,15 @@ impl OrderStore for SqliteStore {
                     ],
                 )?;
                 tx.execute(
-                    "INSERT INTO outbox (id, order_id, payload, created_at, available_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    "INSERT INTO outbox
+                       (id, order_id, payload, created_at, available_at, traceparent)
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
                     params![
                         Uuid::now_v7().to_string(),
                         order.id.to_string(),
                         serde_json::json!({ "orderId": order.id }).to_string(),
-                        millis(order.created_at)
+                        millis(order.created_at),
+                        trace_parent
                     ],
                 )?;
                 if let Some(claim) = &claim {

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orderflow_core::OrderId;
 use orderflow_core::ports::{OutboxEntry, OutboxStore, StoreError};
+use orderflow_core::{OrderId, TraceParent};
 use rusqlite::params;
 use time::OffsetDateTime;
 
@@ -16,6 +16,10 @@ fn entry(row: &rusqlite::Row<'_>) -> Result<OutboxEntry, rusqlite::Error> {
         order_id: parsed(row, 1, OrderId::parse)?,
         payload: row.get(2)?,
         created_at: from_millis(3, row.get(3)?)?,
+        // A trace context that no longer parses only loses the link between two traces.
+        trace_parent: row
+            .get::<_, Option<String>>(4)?
+            .and_then(|raw| TraceParent::parse(&raw).ok()),
     })
 }
 
@@ -25,7 +29,7 @@ impl OutboxStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(
-                    "SELECT id, order_id, payload, created_at FROM outbox
+                    "SELECT id, order_id, payload, created_at, traceparent FROM outbox
                      WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
                 )?;
                 let rows = statement.query_map([limit], entry)?;
@@ -66,7 +70,7 @@ impl OutboxStore for SqliteStore {
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE state = 'pending' AND available_at <= ?2
                                   ORDER BY available_at, id LIMIT ?3)
-                     RETURNING id, order_id, payload, created_at",
+                     RETURNING id, order_id, payload, created_at, traceparent",
                 )?;
                 let rows = statement.query_map(params![lease_until, now, limit], entry)?;
                 let mut claimed = rows.collect::<Result<Vec<_>, _>>()?;

@@ -95,6 +95,9 @@ CREATE TABLE queue_dead_letters (
     dead_lettered_at INTEGER NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE outbox ADD COLUMN traceparent TEXT;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteStoreError> {

@@ -34,7 +34,7 @@ pub async fn purging_removes_only_what_has_expired(store: &dyn Store) {
         expired_before: now() - Duration::from_secs(86_400),
     };
     let order = order_of(user, &catalog, &[("a", 1)]);
-    store.place_order(&order, Some(&claim)).await.unwrap();
+    store.place_order(&order, Some(&claim), None).await.unwrap();
     let published = store
         .claim_outbox(10, Duration::from_secs(60), now())
         .await

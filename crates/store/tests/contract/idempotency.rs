@@ -22,7 +22,7 @@ pub async fn idempotency_keys_replay_the_first_response(store: &dyn Store) {
     let key = claim("key-1", 1);
 
     assert_eq!(
-        store.place_order(&first, Some(&key)).await.unwrap(),
+        store.place_order(&first, Some(&key), None).await.unwrap(),
         Placement::Placed(first.clone())
     );
     let replay = store
@@ -38,7 +38,7 @@ pub async fn idempotency_keys_replay_the_first_response(store: &dyn Store) {
     // A retry that raced past the lookup: the claim inside the transaction catches it.
     let retry = order_of(user, &catalog, &[("a", 1)]);
     assert_eq!(
-        store.place_order(&retry, Some(&key)).await.unwrap(),
+        store.place_order(&retry, Some(&key), None).await.unwrap(),
         Placement::KeyAlreadyUsed(replay.clone())
     );
     assert_eq!(stock_of(store, "a").await, 9, "no second reservation");
@@ -66,7 +66,7 @@ pub async fn idempotency_keys_replay_the_first_response(store: &dyn Store) {
     );
     let theirs = order_of(other, &catalog, &[("a", 1)]);
     assert!(matches!(
-        store.place_order(&theirs, Some(&key)).await.unwrap(),
+        store.place_order(&theirs, Some(&key), None).await.unwrap(),
         Placement::Placed(_)
     ));
 }
@@ -77,7 +77,7 @@ pub async fn expired_idempotency_keys_can_be_claimed_again(store: &dyn Store) {
     given_products(store, &catalog).await;
     let first = order_of(user, &catalog, &[("a", 1)]);
     store
-        .place_order(&first, Some(&claim("key-2", 1)))
+        .place_order(&first, Some(&claim("key-2", 1)), None)
         .await
         .unwrap();
 
@@ -93,7 +93,10 @@ pub async fn expired_idempotency_keys_can_be_claimed_again(store: &dyn Store) {
     );
     let second = order_of(user, &catalog, &[("a", 2)]);
     assert_eq!(
-        store.place_order(&second, Some(&later)).await.unwrap(),
+        store
+            .place_order(&second, Some(&later), None)
+            .await
+            .unwrap(),
         Placement::Placed(second.clone())
     );
     assert_eq!(stock_of(store, "a").await, 7);

@@ -9,7 +9,7 @@ pub async fn placement_reserves_stock_and_writes_order_and_outbox(store: &dyn St
     given_products(store, &catalog).await;
     let order = order_of(user, &catalog, &[("mug", 2), ("tee", 3)]);
 
-    let placed = store.place_order(&order, None).await.unwrap();
+    let placed = store.place_order(&order, None, None).await.unwrap();
     assert_eq!(placed, Placement::Placed(order.clone()));
     assert_eq!(stock_of(store, "mug").await, 8);
     assert_eq!(stock_of(store, "tee").await, 0);
@@ -30,7 +30,7 @@ pub async fn reservation_is_all_lines_or_none(store: &dyn Store) {
     given_products(store, &catalog).await;
     let order = order_of(user, &catalog, &[("a", 2), ("b", 2), ("c", 1)]);
 
-    let placed = store.place_order(&order, None).await.unwrap();
+    let placed = store.place_order(&order, None, None).await.unwrap();
     let Placement::Insufficient(mut shortages) = placed else {
         panic!("expected a shortage, got {placed:?}");
     };
@@ -67,7 +67,7 @@ pub async fn changed_prices_write_nothing(store: &dyn Store) {
     given_products(store, &[product("a", 120, 5)]).await;
 
     assert_eq!(
-        store.place_order(&order, None).await.unwrap(),
+        store.place_order(&order, None, None).await.unwrap(),
         Placement::CatalogChanged
     );
     assert_eq!(stock_of(store, "a").await, 5);
@@ -81,7 +81,7 @@ pub async fn fifty_concurrent_placements_never_oversell(store: &dyn Store) {
     // All 50 are in flight at once; the adapter's own pool and locking decide the order.
     let placements = (0..50).map(|_| {
         let order = order_of(user, &catalog, &[("hot", 1)]);
-        async move { store.place_order(&order, None).await.unwrap() }
+        async move { store.place_order(&order, None, None).await.unwrap() }
     });
     let results = futures::future::join_all(placements).await;
     let placed = results
@@ -102,7 +102,7 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
     let catalog = [product("a", 100, 5)];
     given_products(store, &catalog).await;
     let order = order_of(user, &catalog, &[("a", 1)]);
-    store.place_order(&order, None).await.unwrap();
+    store.place_order(&order, None, None).await.unwrap();
 
     let to_processing = order
         .transition(OrderStatus::Processing, None, now())
@@ -168,8 +168,8 @@ pub async fn cancelling_and_failing_release_stock(store: &dyn Store) {
     given_products(store, &catalog).await;
     let cancelled = order_of(user, &catalog, &[("a", 3), ("b", 1)]);
     let failed = order_of(user, &catalog, &[("a", 2)]);
-    store.place_order(&cancelled, None).await.unwrap();
-    store.place_order(&failed, None).await.unwrap();
+    store.place_order(&cancelled, None, None).await.unwrap();
+    store.place_order(&failed, None, None).await.unwrap();
     assert_eq!(
         (stock_of(store, "a").await, stock_of(store, "b").await),
         (5, 9)
@@ -216,11 +216,11 @@ pub async fn orders_list_newest_first_by_cursor(store: &dyn Store) {
     let mut ids = Vec::new();
     for _ in 0..5 {
         let order = order_of(user, &catalog, &[("a", 1)]);
-        store.place_order(&order, None).await.unwrap();
+        store.place_order(&order, None, None).await.unwrap();
         ids.push(order.id);
     }
     store
-        .place_order(&order_of(other, &catalog, &[("a", 1)]), None)
+        .place_order(&order_of(other, &catalog, &[("a", 1)]), None, None)
         .await
         .unwrap();
     ids.reverse();

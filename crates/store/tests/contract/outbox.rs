@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use orderflow_core::OrderStatus;
 use orderflow_core::ports::{NotificationState, Store};
+use orderflow_core::{OrderStatus, TraceParent};
 
 use super::{given_products, given_user, now, order_of, product};
 
@@ -10,13 +10,20 @@ async fn three_orders(store: &dyn Store) -> Vec<orderflow_core::OrderId> {
     let catalog = [product("a", 100, 100)];
     given_products(store, &catalog).await;
     let mut ids = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         let order = order_of(user, &catalog, &[("a", 1)]);
-        store.place_order(&order, None).await.unwrap();
+        let trace = (i == 0).then(|| TraceParent::parse(FIRST_TRACE).unwrap());
+        store
+            .place_order(&order, None, trace.as_ref())
+            .await
+            .unwrap();
         ids.push(order.id);
     }
     ids
 }
+
+/// The trace context the first of [`three_orders`] is placed with.
+const FIRST_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 pub async fn outbox_claims_are_leased_to_one_relay(store: &dyn Store) {
     let ids = three_orders(store).await;
@@ -26,6 +33,14 @@ pub async fn outbox_claims_are_leased_to_one_relay(store: &dyn Store) {
         first.iter().map(|e| e.order_id).collect::<Vec<_>>(),
         ids[..2],
         "oldest first"
+    );
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| e.trace_parent.as_ref().map(ToString::to_string))
+            .collect::<Vec<_>>(),
+        [Some(FIRST_TRACE.to_owned()), None],
+        "the placing request's trace context is kept"
     );
     let second = store.claim_outbox(10, lease, now()).await.unwrap();
     assert_eq!(

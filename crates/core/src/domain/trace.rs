@@ -1,0 +1,146 @@
+use std::fmt;
+
+/// A W3C trace context (`traceparent`): which trace a piece of work belongs to. It travels
+/// with an order from the HTTP request through the outbox and the queue message to the
+/// worker, so one trace shows the whole path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    trace_id: String,
+    parent_id: String,
+    flags: u8,
+}
+
+impl TraceParent {
+    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; all-zero ids are invalid.
+    /// Later versions may append fields, which are ignored, as the specification asks.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let invalid = || format!("{raw:?} is not a W3C traceparent");
+        let mut parts = raw.trim().split('-');
+        let (Some(version), Some(trace_id), Some(parent_id), Some(flags)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let hex = |s: &str, len: usize| {
+            s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        let zero = |s: &str| s.bytes().all(|b| b == b'0');
+        let valid = hex(version, 2)
+            && version != "ff"
+            && (version != "00" || parts.next().is_none())
+            && hex(trace_id, 32)
+            && !zero(trace_id)
+            && hex(parent_id, 16)
+            && !zero(parent_id)
+            && hex(flags, 2);
+        if !valid {
+            return Err(invalid());
+        }
+        Ok(Self {
+            trace_id: trace_id.to_owned(),
+            parent_id: parent_id.to_owned(),
+            flags: u8::from_str_radix(flags, 16).map_err(|_| invalid())?,
+        })
+    }
+
+    /// A new sampled trace, for work that arrives without one.
+    pub fn generate() -> Self {
+        Self {
+            trace_id: random_hex(32),
+            parent_id: random_hex(16),
+            flags: 1,
+        }
+    }
+
+    /// The same trace with a new span of this service as the parent.
+    pub fn child(&self) -> Self {
+        Self {
+            parent_id: random_hex(16),
+            ..self.clone()
+        }
+    }
+
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    pub fn parent_id(&self) -> &str {
+        &self.parent_id
+    }
+
+    pub fn is_sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
+    }
+}
+
+/// `len` random lowercase hex digits (at most 32), never all zero.
+fn random_hex(len: usize) -> String {
+    loop {
+        // UUIDv4 is 122 random bits; the version and variant digits are skipped.
+        let hex = uuid::Uuid::new_v4().simple().to_string();
+        let random: String = hex
+            .char_indices()
+            .filter(|(i, _)| *i != 12 && *i != 16)
+            .map(|(_, c)| c)
+            .chain(uuid::Uuid::new_v4().simple().to_string().chars())
+            .take(len)
+            .collect();
+        if random.bytes().any(|b| b != b'0') {
+            return random;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_the_w3c_form() {
+        let raw = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parsed = TraceParent::parse(raw).unwrap();
+        assert_eq!(parsed.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parsed.parent_id(), "00f067aa0ba902b7");
+        assert!(parsed.is_sampled());
+        assert_eq!(parsed.to_string(), raw);
+    }
+
+    #[test]
+    fn rejects_what_the_specification_rejects() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert!(TraceParent::parse(bad).is_err(), "{bad:?}");
+        }
+        // A later version may carry more fields.
+        assert!(
+            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").is_ok()
+        );
+    }
+
+    #[test]
+    fn generated_and_child_contexts_are_valid_and_keep_the_trace() {
+        let root = TraceParent::generate();
+        let child = root.child();
+        assert_eq!(TraceParent::parse(&root.to_string()), Ok(root.clone()));
+        assert_eq!(child.trace_id(), root.trace_id());
+        assert_ne!(child.parent_id(), root.parent_id());
+    }
+}
