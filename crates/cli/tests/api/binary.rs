@@ -26,12 +26,19 @@ fn bad_configuration_is_reported_all_at_once_by_name() {
         .env("PORT", "http")
         .env("JWT_SECRET", "too-short")
         .env("LOG_FORMAT", "xml")
-        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_URL", "cache.internal:6379")
+        .env("SQS_QUEUE_URL", "orders")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for variable in ["PORT", "JWT_SECRET", "LOG_FORMAT", "REDIS_HOST"] {
+    for variable in [
+        "PORT",
+        "JWT_SECRET",
+        "LOG_FORMAT",
+        "REDIS_URL",
+        "SQS_QUEUE_URL",
+    ] {
         assert!(
             stderr.contains(&format!("  - {variable}: ")),
             "{variable} not named in:\n{stderr}"
