@@ -322,3 +322,40 @@ async fn a_stopping_worker_finishes_what_it_started() {
         "its message was deleted"
     );
 }
+
+/// Takes longer than the visibility timeout, counting its calls.
+struct SlowAndCounted {
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl OrderProcessor for SlowAndCounted {
+    async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_slower_than_the_visibility_timeout_keeps_its_message_hidden() {
+    let slow = Arc::new(SlowAndCounted {
+        calls: std::sync::atomic::AtomicU32::new(0),
+    });
+    let app = spawn_serve(Arc::clone(&slow) as Arc<dyn OrderProcessor>, |args| {
+        args.worker_visibility_timeout = Some("1s".into());
+    })
+    .await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("slow@example.com").await;
+    let id = app.place_one(&token, "sku-a", 1).await;
+    app.wait_for_status(&token, &id, "PROCESSED").await;
+    app.wait_until_drained().await;
+    // Without the visibility being extended, the message would have reappeared after 1 s
+    // and a second delivery would have started the work again.
+    assert_eq!(slow.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        app.wait_for_emails(1).await,
+        [format!("{id}-processed.eml")]
+    );
+}
