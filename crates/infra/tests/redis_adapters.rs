@@ -168,3 +168,45 @@ async fn an_outage_fails_fast_and_recovers_without_a_restart() {
     let heard = tokio::time::timeout(Duration::from_secs(5), watching.next()).await;
     assert_eq!(heard.unwrap(), Some(event));
 }
+
+/// A lost refresh (Redis unreachable at the moment of a status change) must not leave an
+/// order's old status readable for the full TTL: only final orders, which never change,
+/// live that long.
+#[tokio::test]
+async fn orders_that_can_still_change_are_cached_briefly() {
+    let mut settings = RedisSettings::new(redis_url());
+    settings.key_prefix = fresh_redis_prefix("ttl");
+    let prefix = settings.key_prefix.clone();
+    let cache = RedisOrderCache::new(
+        RedisConnection::open(settings).unwrap(),
+        Duration::from_secs(600),
+    );
+    let pending = order_of(UserId::generate(), &[product("a", 100, 1)], &[("a", 1)]);
+    let mut failed = pending.clone();
+    let transition = failed
+        .transition(
+            OrderStatus::Failed,
+            Some("declined".into()),
+            orderflow_core::now(),
+        )
+        .unwrap();
+    failed.apply(&transition).unwrap();
+    let other = order_of(UserId::generate(), &[product("a", 100, 1)], &[("a", 1)]);
+    cache.put(&other).await.unwrap();
+    cache.put(&failed).await.unwrap();
+
+    let mut raw = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl_of = |id: orderflow_core::OrderId| {
+        redis::cmd("PTTL")
+            .arg(format!("{prefix}order:{id}"))
+            .clone()
+    };
+    let non_final: i64 = ttl_of(other.id).query_async(&mut raw).await.unwrap();
+    let final_: i64 = ttl_of(failed.id).query_async(&mut raw).await.unwrap();
+    assert!(non_final > 0 && non_final <= 10_000, "{non_final}");
+    assert!(final_ > 590_000, "{final_}");
+}

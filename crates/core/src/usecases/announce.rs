@@ -11,7 +11,11 @@ pub(crate) async fn announce_status_change(
 ) {
     tracing::info!(order_id = %order.id, status = %order.status, "order status changed");
     if let Err(e) = cache.put(order).await {
-        tracing::warn!(error = %e, "order cache refresh failed");
+        // An older copy left in the cache would be served until it expires: drop it if the
+        // cache answers at all (a shared cache bounds the life of non-final copies too).
+        let dropped = cache.invalidate(order.id).await.is_ok();
+        tracing::warn!(error = %e, order_id = %order.id, dropped_old_copy = dropped,
+            "order cache refresh failed");
     }
     let event = StatusEvent {
         order_id: order.id,

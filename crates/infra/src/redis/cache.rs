@@ -21,8 +21,13 @@ redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 return 1
 ";
 
+/// How long an order that can still change is cached at most: if a status change's refresh
+/// is lost (Redis briefly unreachable), readers see the old status for no longer than this.
+const NON_FINAL_TTL: Duration = Duration::from_secs(10);
+
 /// Orders cached in Redis with a TTL, shared by every replica. An order's version is the
-/// length of its status history, which only grows.
+/// length of its status history, which only grows. Orders in a final status never change and
+/// live the full TTL; others at most [`NON_FINAL_TTL`].
 #[derive(Clone)]
 pub struct RedisOrderCache {
     redis: RedisConnection,
@@ -75,9 +80,12 @@ impl OrderCache for RedisOrderCache {
 
     async fn put(&self, order: &Order) -> Result<(), CacheError> {
         let json = serde_json::to_string(order).map_err(|e| CacheError(e.to_string()))?;
-        let ttl_ms = u64::try_from(self.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let ttl = if order.status.is_terminal() {
+            self.ttl
+        } else {
+            self.ttl.min(NON_FINAL_TTL)
+        };
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut connection = self.redis.manager.clone();
         self.put_if_newer
             .key(self.key(order.id))

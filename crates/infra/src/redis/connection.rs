@@ -23,7 +23,7 @@ impl RedisSettings {
             url: url.into(),
             key_prefix: "orderflow:".to_owned(),
             connect_timeout: Duration::from_millis(500),
-            response_timeout: Duration::from_millis(250),
+            response_timeout: Duration::from_millis(500),
         }
     }
 }
