@@ -2,8 +2,8 @@
 //! start exactly what `main` starts.
 #![forbid(unsafe_code)]
 
-pub mod catalog_file;
 pub mod config;
+pub mod controller;
 pub mod demo_catalog;
 pub mod jwt_secret;
 pub mod run;

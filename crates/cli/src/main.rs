@@ -25,6 +25,10 @@ enum Command {
     Worker(Box<RunArgs>),
     /// Load a catalog into the inventory (every row is checked before anything is written).
     Seed(Box<orderflow::seed::SeedArgs>),
+    /// Run the Kubernetes controller that turns InventorySeed resources into seeding Jobs.
+    Controller(Box<orderflow::controller::ControllerArgs>),
+    /// Print the InventorySeed CustomResourceDefinition (YAML).
+    Crd,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -42,6 +46,38 @@ fn main() -> ExitCode {
         Command::Api(args) => run(Mode::Api, &args, dotenv),
         Command::Worker(args) => run(Mode::Worker, &args, dotenv),
         Command::Seed(args) => seed(&args, dotenv),
+        Command::Crd => match orderflow::controller::print_crd() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("orderflow crd: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Controller(args) => controller(&args),
+    }
+}
+
+fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
+    let format = match args.log_format.to_ascii_lowercase().as_str() {
+        "pretty" | "text" => orderflow::config::LogFormat::Pretty,
+        _ => orderflow::config::LogFormat::Json,
+    };
+    orderflow::telemetry::init(format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = orderflow::shutdown::signal();
+    match runtime.block_on(orderflow::controller::run(args, shutdown)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "orderflow controller stopped");
+            eprintln!("orderflow controller: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

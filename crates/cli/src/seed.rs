@@ -10,8 +10,8 @@ use orderflow_core::ports::Store;
 use orderflow_core::usecases::{SeedError, SeedMode, SeedService};
 use orderflow_store::{MongoStore, SqliteStore};
 
-use crate::catalog_file;
 use crate::config::{RunArgs, Settings};
+use orderflow_infra::file::catalog as catalog_file;
 
 /// Products written per store call.
 const BATCH: usize = 500;

@@ -1,4 +1,5 @@
-//! Adapters that write to the local file system.
+//! Adapters on the local file system: the catalog file reader and the .eml mailer.
+pub mod catalog;
 mod mailer;
 
 pub use mailer::FileMailer;

@@ -12,17 +12,22 @@ use yaml_rust2::scanner::Marker;
 pub fn read(path: &Path) -> Result<Vec<CatalogRow>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let extension = path
+    parse(&path.to_string_lossy(), &text)
+}
+
+/// Parses `text` as the catalog format `file_name`'s extension names.
+pub fn parse(file_name: &str, text: &str) -> Result<Vec<CatalogRow>, String> {
+    let extension = Path::new(file_name)
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let fields = match extension.as_deref() {
-        Some("csv") => csv_rows(&text),
-        Some("json") => json_rows(&text),
-        Some("yaml" | "yml") => yaml_rows(&text),
+        Some("csv") => csv_rows(text),
+        Some("json") => json_rows(text),
+        Some("yaml" | "yml") => yaml_rows(text),
         _ => Err("the catalog must be a .csv, .json, .yaml or .yml file".to_owned()),
     }
-    .map_err(|e| format!("{}: {e}", path.display()))?;
+    .map_err(|e| format!("{file_name}: {e}"))?;
     Ok(fields
         .into_iter()
         .map(|(line, map)| row(line, &map))

@@ -1,0 +1,188 @@
+//! What an InventorySeed asks for, as Kubernetes objects: the seeding Job of its current spec
+//! and, for an inline catalog, the ConfigMap that carries it. Pure functions of the resource.
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use crate::crd::InventorySeed;
+
+pub const MANAGED_BY: &str = "orderflow-controller";
+pub const SEED_LABEL: &str = "orderflow.dev/inventory-seed";
+pub const CATALOG_DIR: &str = "/catalog";
+/// The key an inline catalog is written under.
+pub const INLINE_KEY: &str = "catalog.json";
+const DEFAULT_BACKOFF_LIMIT: i32 = 3;
+const DEFAULT_TTL_AFTER_FINISHED: i32 = 86_400;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("give exactly one of items and configMapRef")]
+    CatalogSource,
+    #[error("the resource has no {0}")]
+    Missing(&'static str),
+    #[error("no image: set spec.image or the controller's seed image")]
+    NoImage,
+}
+
+/// The Job's name: the resource's name and a hash of its spec, so each spec gets its own
+/// Job and a changed spec a new one. At most 63 characters.
+pub fn job_name(seed: &InventorySeed) -> String {
+    let spec = serde_json::to_vec(&seed.spec).unwrap_or_default();
+    let digest = Sha256::digest(&spec);
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let name = seed.name_any();
+    let prefix = name.get(..54).unwrap_or(&name).trim_end_matches(['-', '.']);
+    format!("{prefix}-{hash}")
+}
+
+fn owner_reference(seed: &InventorySeed) -> Result<OwnerReference, SpecError> {
+    seed.controller_owner_ref(&())
+        .ok_or(SpecError::Missing("uid"))
+}
+
+fn labels(seed: &InventorySeed) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "orderflow-seed".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        ),
+        (SEED_LABEL.to_owned(), seed.name_any()),
+    ])
+}
+
+fn metadata(seed: &InventorySeed, name: String) -> Result<ObjectMeta, SpecError> {
+    Ok(ObjectMeta {
+        name: Some(name),
+        namespace: Some(seed.namespace().ok_or(SpecError::Missing("namespace"))?),
+        labels: Some(labels(seed)),
+        owner_references: Some(vec![owner_reference(seed)?]),
+        ..ObjectMeta::default()
+    })
+}
+
+/// The ConfigMap holding an inline catalog, named like the Job; `None` for a ConfigMap
+/// reference.
+pub fn inline_catalog(seed: &InventorySeed) -> Result<Option<ConfigMap>, SpecError> {
+    let Some(items) = &seed.spec.items else {
+        return Ok(None);
+    };
+    let catalog = serde_json::to_string_pretty(items).unwrap_or_default();
+    Ok(Some(ConfigMap {
+        metadata: metadata(seed, job_name(seed))?,
+        data: Some(BTreeMap::from([(INLINE_KEY.to_owned(), catalog)])),
+        ..ConfigMap::default()
+    }))
+}
+
+/// The Job that runs `orderflow seed` on the catalog.
+pub fn seed_job(seed: &InventorySeed, default_image: Option<&str>) -> Result<Job, SpecError> {
+    let spec = &seed.spec;
+    let (config_map, key) = match (&spec.items, &spec.config_map_ref) {
+        (Some(_), None) => (job_name(seed), INLINE_KEY.to_owned()),
+        (None, Some(reference)) => (reference.name.clone(), reference.key.clone()),
+        _ => return Err(SpecError::CatalogSource),
+    };
+    let image = spec
+        .image
+        .clone()
+        .or_else(|| default_image.map(str::to_owned))
+        .ok_or(SpecError::NoImage)?;
+    let file = format!("{CATALOG_DIR}/{key}");
+    let container = Container {
+        name: "seed".to_owned(),
+        image: Some(image),
+        args: Some(
+            ["seed", "--file", &file, "--mode", spec.mode.as_flag()]
+                .map(str::to_owned)
+                .to_vec(),
+        ),
+        env_from: Some(spec.env_from.clone()).filter(|e| !e.is_empty()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "catalog".to_owned(),
+            mount_path: CATALOG_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_owned(), Quantity("50m".to_owned())),
+                ("memory".to_owned(), Quantity("64Mi".to_owned())),
+            ])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                Quantity("256Mi".to_owned()),
+            )])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    let pod = PodSpec {
+        restart_policy: Some("Never".to_owned()),
+        containers: vec![container],
+        volumes: Some(vec![Volume {
+            name: "catalog".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map,
+                items: Some(vec![KeyToPath {
+                    key: key.clone(),
+                    path: key,
+                    ..KeyToPath::default()
+                }]),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65_532),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        ..PodSpec::default()
+    };
+    Ok(Job {
+        metadata: metadata(seed, job_name(seed))?,
+        spec: Some(JobSpec {
+            backoff_limit: Some(spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            ttl_seconds_after_finished: Some(
+                spec.ttl_seconds_after_finished
+                    .unwrap_or(DEFAULT_TTL_AFTER_FINISHED),
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(seed)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    })
+}
