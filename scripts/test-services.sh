@@ -11,6 +11,8 @@ RUN=$TOOLS/run
 ENV_FILE=$TOOLS/services.env
 SECANTUSDB_VERSION=0.7.0b3
 MOTO_VERSION=5.2.5
+KUBERNETES_VALIDATE_VERSION=1.37.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
@@ -71,6 +73,13 @@ install_tools() {
     || ! "$VENV/bin/python" -c 'import flask, flask_cors' 2>/dev/null; then
     echo "installing moto $MOTO_VERSION"
     "$VENV/bin/pip" install -q "moto==$MOTO_VERSION" flask flask-cors
+  fi
+  # Manifest checks: Kubernetes schemas (offline, in the package) and JSON Schema.
+  if ! "$VENV/bin/pip" show kubernetes-validate 2>/dev/null | grep -q "^Version: $KUBERNETES_VALIDATE_VERSION$" \
+    || ! "$VENV/bin/pip" show check-jsonschema 2>/dev/null | grep -q "^Version: $CHECK_JSONSCHEMA_VERSION$"; then
+    echo "installing kubernetes-validate and check-jsonschema"
+    "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+      "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
   fi
 }
 

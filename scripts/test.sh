@@ -37,5 +37,8 @@ rm -f "$results"
 step "generated documents are current"
 scripts/api-docs.sh --check
 
+step "the InventorySeed CRD and its examples validate"
+scripts/check-crd.sh
+
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -41,6 +41,10 @@ impl Metrics {
         registry.register(Box::new(reconciliations.clone()))?;
         registry.register(Box::new(failures.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        // Zeros from the start, so rates and alerts see the series before the first event.
+        for outcome in ["success", "error"] {
+            reconciliations.with_label_values(&[outcome]);
+        }
         Ok(Self {
             registry,
             reconciliations,

@@ -91,3 +91,77 @@ async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         "the secret is kept, not regenerated"
     );
 }
+
+#[test]
+fn crd_command_prints_the_inventory_seed_definition() {
+    let output = Command::new(BINARY).arg("crd").output().unwrap();
+    assert!(output.status.success());
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        yaml.starts_with(
+            "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        )
+    );
+    for expected in [
+        "name: inventoryseeds.orderflow.dev",
+        "kind: InventorySeed",
+        "scope: Namespaced",
+        "status: {}",
+        "openAPIV3Schema:",
+    ] {
+        assert!(yaml.contains(expected), "{expected} missing from:\n{yaml}");
+    }
+}
+
+/// The controller with an API server that does not answer: it keeps campaigning for the
+/// lease as a standby, its probes and metrics answer, and SIGTERM stops it cleanly.
+#[tokio::test]
+async fn controller_serves_probes_and_metrics_while_it_waits_for_the_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let unreachable = free_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters:\n- name: test\n  cluster:\n    server: http://127.0.0.1:{unreachable}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: orderflow\n\
+             users:\n- name: test\n  user:\n    token: test\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("controller.log")).unwrap();
+    let child = Command::new(BINARY)
+        .arg("controller")
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig)
+        .env("CONTROLLER_PORT", port.to_string())
+        .env("POD_NAME", "controller-test")
+        .env("POD_NAMESPACE", "orderflow")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = Http::new(&format!("http://127.0.0.1:{port}"));
+    http.wait_until_up().await;
+    let health = http.get("/healthz", None).await.expect(200);
+    assert_eq!(health.text, "ok");
+    let ready = http.get("/readyz", None).await.expect(200).json();
+    assert_eq!(ready["role"], "standby", "no lease without an API server");
+    let metrics = http.get("/metrics", None).await.expect(200);
+    assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "Prometheus text format"
+    );
+    assert!(
+        metrics
+            .text
+            .contains("orderflow_controller_reconciliations_total{outcome=\"success\"} 0"),
+        "{}",
+        metrics.text
+    );
+    terminate_and_expect_clean_exit(child, Duration::from_secs(10));
+}
