@@ -53,6 +53,10 @@ install_tools() {
     echo "installing openapi-to-postmanv2"
     (cd scripts/postman && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  if ! need promtool; then
+    echo "installing promtool (Debian prometheus)"
+    apt_install --no-install-recommends prometheus
+  fi
   if ! need redis-server; then
     echo "installing redis-server"
     apt_install redis-server

@@ -17,7 +17,7 @@ use crate::routes;
         routes::inventory::list, routes::inventory::get,
         routes::orders::place, routes::orders::list, routes::orders::get, routes::orders::cancel,
         routes::events::events,
-        routes::health::healthz, routes::health::readyz,
+        routes::health::healthz, routes::health::readyz, routes::health::metrics,
     ),
     components(schemas(crate::problem::Problem, crate::problem::ProblemField)),
     modifiers(&BearerAuth, &OptionalRefreshBodies),
@@ -25,7 +25,7 @@ use crate::routes;
         (name = "auth", description = "Registration, login, token refresh and logout"),
         (name = "inventory", description = "Products and their stock"),
         (name = "orders", description = "Placing and following orders"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;

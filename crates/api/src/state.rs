@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
 use orderflow_core::ports::{
-    AccessTokens, OrderCache, PasswordHasher, Queue, RateLimiter, StatusBroadcaster, Store,
+    AccessTokens, OrderCache, PasswordHasher, PipelineObserver, Queue, RateLimiter,
+    StatusBroadcaster, Store,
 };
 use orderflow_core::usecases::{AuthService, InventoryService, OrderService};
+use orderflow_telemetry::Metrics;
 
 use crate::ApiSettings;
 
@@ -17,6 +19,8 @@ pub struct Dependencies {
     pub broadcaster: Arc<dyn StatusBroadcaster>,
     /// The queue the outbox relay publishes to (checked by `/readyz`).
     pub queue: Arc<dyn Queue>,
+    /// Where requests and orders are counted; served on `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What every handler can reach: the use cases, built once.
@@ -30,6 +34,7 @@ pub struct AppState {
     pub(crate) cache: Arc<dyn OrderCache>,
     pub(crate) broadcaster: Arc<dyn StatusBroadcaster>,
     pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: Arc<ApiSettings>,
 }
 
@@ -42,18 +47,22 @@ impl AppState {
                 deps.access_tokens,
                 settings.refresh_token_ttl,
             )),
-            orders: Arc::new(OrderService::new(
-                Arc::clone(&deps.store),
-                Arc::clone(&deps.cache),
-                settings.cache_policy,
-                Arc::clone(&deps.broadcaster),
-            )),
+            orders: Arc::new(
+                OrderService::new(
+                    Arc::clone(&deps.store),
+                    Arc::clone(&deps.cache),
+                    settings.cache_policy,
+                    Arc::clone(&deps.broadcaster),
+                )
+                .with_observer(Arc::clone(&deps.metrics) as Arc<dyn PipelineObserver>),
+            ),
             inventory: Arc::new(InventoryService::new(Arc::clone(&deps.store))),
             rate_limiter: deps.rate_limiter,
             store: deps.store,
             cache: deps.cache,
             broadcaster: deps.broadcaster,
             queue: deps.queue,
+            metrics: deps.metrics,
             settings: Arc::new(settings),
         }
     }

@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// The embedded queue only: SQS takes it from the queue's redrive policy.
     #[arg(long, env = "QUEUE_MAX_RECEIVES")]
     pub queue_max_receives: Option<String>,
+    /// Port of `orderflow worker`'s /healthz, /readyz and /metrics (default 9091; 0 picks one).
+    #[arg(long, env = "WORKER_METRICS_PORT")]
+    pub worker_metrics_port: Option<String>,
     /// How often an order's event stream re-reads the store besides hearing status changes
     /// (default 500ms; 10s with Redis, whose pub/sub carries the changes).
     #[arg(long, env = "SSE_RECHECK_INTERVAL")]
@@ -120,16 +123,14 @@ pub struct RunArgs {
     pub ses_configuration_set: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
+pub use orderflow_telemetry::LogFormat;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `orderflow worker` serves its probes and metrics.
+    pub worker_listen: SocketAddr,
     pub data_dir: PathBuf,
     /// `Some`: MongoDB is the store (the queue stays in `data_dir`).
     pub mongo_uri: Option<String>,
@@ -212,6 +213,16 @@ impl Settings {
                 raw.trim()
                     .parse()
                     .map(|p| port = p)
+                    .map_err(|_| format!("{raw:?} is not a port number (0-65535)")),
+            );
+        }
+        let mut worker_port = 9091u16;
+        if let Some(raw) = &args.worker_metrics_port {
+            check(
+                "WORKER_METRICS_PORT",
+                raw.trim()
+                    .parse()
+                    .map(|p| worker_port = p)
                     .map_err(|_| format!("{raw:?} is not a port number (0-65535)")),
             );
         }
@@ -459,6 +470,7 @@ impl Settings {
         }
         Ok(Self {
             listen: SocketAddr::new(host, port),
+            worker_listen: SocketAddr::new(host, worker_port),
             data_dir,
             mongo_uri,
             jwt_secret,

@@ -9,4 +9,4 @@ pub mod jwt_secret;
 pub mod run;
 pub mod seed;
 pub mod shutdown;
-pub mod telemetry;
+pub mod worker_probe;

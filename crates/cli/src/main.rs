@@ -62,7 +62,7 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
         "pretty" | "text" => orderflow::config::LogFormat::Pretty,
         _ => orderflow::config::LogFormat::Json,
     };
-    orderflow::telemetry::init(format);
+    orderflow_telemetry::init_logging(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -93,7 +93,7 @@ fn prepare(
         }
         ExitCode::from(2)
     })?;
-    orderflow::telemetry::init(settings.log_format);
+    orderflow_telemetry::init_logging(settings.log_format);
     if let Err(e) = dotenv
         && !e.not_found()
     {

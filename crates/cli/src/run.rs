@@ -7,7 +7,8 @@ use anyhow::Context;
 use orderflow_api::auth::{Argon2Hasher, JwtAccessTokens, JwtSecret};
 use orderflow_api::{AppState, Application, Dependencies};
 use orderflow_core::ports::{
-    AcceptAll, Mailer, OrderCache, OrderProcessor, Queue, RateLimiter, StatusBroadcaster, Store,
+    AcceptAll, Mailer, OrderCache, OrderProcessor, PipelineObserver, Queue, RateLimiter,
+    StatusBroadcaster, Store,
 };
 use orderflow_core::usecases::{CachePolicy, ProcessingService};
 use orderflow_infra::aws::{SesMailer, SqsQueue, load_sdk_config};
@@ -17,15 +18,21 @@ use orderflow_infra::redis::{
     RedisConnection, RedisOrderCache, RedisRateLimiter, RedisStatusBroadcaster,
 };
 use orderflow_store::{MongoStore, SqliteQueue, SqliteStore};
-use orderflow_worker::{CancellationToken, Housekeeper, OutboxRelay, RelaySettings, Worker};
+use orderflow_telemetry::Metrics;
+use orderflow_worker::{
+    CancellationToken, Housekeeper, OutboxRelay, PipelineSampler, RelaySettings, Worker,
+};
 
 use crate::config::Settings;
+use crate::worker_probe;
 use crate::{demo_catalog, jwt_secret};
 
 /// Distinct rate-limit keys kept in memory before expired windows are swept.
 const RATE_LIMIT_KEYS: usize = 100_000;
 /// How often the API process purges expired tokens, keys and old outbox entries.
 const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+/// How often the queue depth and outbox backlog gauges are refreshed.
+const GAUGE_SAMPLING: std::time::Duration = std::time::Duration::from_secs(5);
 /// Status events buffered per watcher before it skips ahead.
 const BROADCAST_CAPACITY: usize = 1024;
 
@@ -61,6 +68,8 @@ pub struct Backends {
     pub mailer: Arc<dyn Mailer>,
     /// Whether every process shares `cache` (Redis), so workers elsewhere refresh it.
     pub shared_cache: bool,
+    /// This process's metrics, served on `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Backends {
@@ -136,6 +145,7 @@ impl Backends {
                     broadcaster: Arc::new(RedisStatusBroadcaster::new(redis, BROADCAST_CAPACITY)),
                     mailer,
                     shared_cache: true,
+                    metrics: Arc::new(Metrics::new()),
                 }
             }
             None => Self {
@@ -149,6 +159,7 @@ impl Backends {
                 broadcaster: Arc::new(MemoryStatusBroadcaster::new(BROADCAST_CAPACITY)),
                 mailer,
                 shared_cache: false,
+                metrics: Arc::new(Metrics::new()),
             },
         };
         Ok(backends)
@@ -179,6 +190,7 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
         access_tokens: Arc::new(JwtAccessTokens::new(&secret, settings.access_token_ttl)),
         broadcaster: Arc::clone(&backends.broadcaster),
         queue: Arc::clone(&backends.queue),
+        metrics: Arc::clone(&backends.metrics),
     };
     let state = AppState::new(deps, settings.api.clone());
     Application::bind(settings.listen, state)
@@ -207,17 +219,21 @@ pub fn build_worker(
         processor,
         // A sender slower than the visibility timeout has lost its message anyway.
         settings.worker.visibility,
-    );
+    )
+    .with_observer(Arc::clone(&backends.metrics) as Arc<dyn PipelineObserver>);
     Worker::new(
         Arc::clone(&backends.queue),
         Arc::new(processing),
         settings.worker.clone(),
     )
+    .with_metrics(Arc::clone(&backends.metrics))
 }
 
 /// Started services of one process.
 pub struct Running {
     pub api: Option<std::net::SocketAddr>,
+    /// `orderflow worker`'s probe and metrics address.
+    pub worker_probe: Option<std::net::SocketAddr>,
     tasks: tokio::task::JoinSet<anyhow::Result<()>>,
     stop: CancellationToken,
 }
@@ -248,6 +264,18 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut api = None;
+    let mut worker_probe = None;
+    let sampler = PipelineSampler {
+        queue: Arc::clone(&backends.queue),
+        store: mode.runs_api().then(|| Arc::clone(&backends.store)),
+        metrics: Arc::clone(&backends.metrics),
+        every: GAUGE_SAMPLING,
+    };
+    let stopped = stop.clone();
+    tasks.spawn(async move {
+        sampler.run(stopped).await;
+        Ok(())
+    });
     if mode.runs_api() {
         let app = build_api(settings, backends).await?;
         api = Some(app.local_addr()?);
@@ -270,6 +298,12 @@ pub async fn start(
             Ok(())
         });
     }
+    if mode == Mode::Worker {
+        let probe = worker_probe::bind(settings.worker_listen, backends).await?;
+        worker_probe = Some(probe.local_addr()?);
+        let stopped = stop.clone();
+        tasks.spawn(async move { probe.run(stopped).await });
+    }
     if mode.runs_worker() {
         let worker = build_worker(settings, backends, processor);
         let stopped = stop.clone();
@@ -278,7 +312,12 @@ pub async fn start(
             Ok(())
         });
     }
-    Ok(Running { api, tasks, stop })
+    Ok(Running {
+        api,
+        worker_probe,
+        tasks,
+        stop,
+    })
 }
 
 pub async fn run(

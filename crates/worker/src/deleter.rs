@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::ports::{Queue, QueueError};
+use orderflow_telemetry::Metrics;
 use tokio::sync::mpsc;
 
 /// Most receipts one delete call takes (the SQS batch limit).
@@ -24,9 +25,12 @@ pub(crate) struct Finished {
 impl Deleter {
     /// The deleter and its task; the task ends once every `Deleter` clone is dropped and the
     /// last batch is deleted.
-    pub(crate) fn start(queue: Arc<dyn Queue>) -> (Self, tokio::task::JoinHandle<()>) {
+    pub(crate) fn start(
+        queue: Arc<dyn Queue>,
+        metrics: Arc<Metrics>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(1024);
-        let task = tokio::spawn(run(queue, receiver));
+        let task = tokio::spawn(run(queue, metrics, receiver));
         (Self { sender }, task)
     }
 
@@ -36,7 +40,7 @@ impl Deleter {
     }
 }
 
-async fn run(queue: Arc<dyn Queue>, mut receiver: mpsc::Receiver<Finished>) {
+async fn run(queue: Arc<dyn Queue>, metrics: Arc<Metrics>, mut receiver: mpsc::Receiver<Finished>) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
         let linger = tokio::time::sleep(LINGER);
@@ -52,6 +56,7 @@ async fn run(queue: Arc<dyn Queue>, mut receiver: mpsc::Receiver<Finished>) {
         }
         let receipts: Vec<String> = batch.iter().map(|f| f.receipt.clone()).collect();
         let outcomes = queue.delete_batch(&receipts).await;
+        metrics.messages_deleted(outcomes.iter().filter(|o| o.is_ok()).count() as u64);
         for (finished, outcome) in batch.iter().zip(outcomes) {
             match outcome {
                 Ok(()) => {}

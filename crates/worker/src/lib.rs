@@ -7,10 +7,12 @@ mod deleter;
 mod housekeeper;
 mod message;
 mod relay;
+mod sampler;
 mod worker;
 
 pub use housekeeper::Housekeeper;
 pub use message::{ORDER_ID_ATTRIBUTE, OrderMessage, TRACEPARENT_ATTRIBUTE};
 pub use relay::{OutboxRelay, RelaySettings};
+pub use sampler::PipelineSampler;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Worker, WorkerSettings};

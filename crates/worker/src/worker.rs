@@ -13,6 +13,7 @@ use crate::OrderMessage;
 use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
 use crate::message::TRACEPARENT_ATTRIBUTE;
+use orderflow_telemetry::Metrics;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -51,6 +52,7 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     processing: Arc<ProcessingService>,
     settings: WorkerSettings,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -63,7 +65,14 @@ impl Worker {
             queue,
             processing,
             settings,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts received, deleted and dead-lettered messages and times deliveries there.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` is cancelled; then stops receiving and gives in-flight messages
@@ -72,7 +81,8 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
-        let (deleter, deleting) = Deleter::start(Arc::clone(&self.queue));
+        let (deleter, deleting) =
+            Deleter::start(Arc::clone(&self.queue), Arc::clone(&self.metrics));
         let mut receive_failures = 0u32;
         while !shutdown.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
@@ -113,11 +123,14 @@ impl Worker {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
+                let age = (orderflow_core::now() - message.sent_at).unsigned_abs();
+                self.metrics.message_received(age);
                 let job = Job {
                     queue: Arc::clone(&self.queue),
                     processing: Arc::clone(&self.processing),
                     deleter: deleter.clone(),
                     settings: self.settings.clone(),
+                    metrics: Arc::clone(&self.metrics),
                 };
                 in_flight.spawn(async move {
                     job.handle(message).await;
@@ -155,6 +168,7 @@ struct Job {
     processing: Arc<ProcessingService>,
     deleter: Deleter,
     settings: WorkerSettings,
+    metrics: Arc<Metrics>,
 }
 
 impl Job {
@@ -167,11 +181,13 @@ impl Job {
             .unwrap_or_default();
         let span = tracing::info_span!("process_message", message_id = %message.id,
             receive_count = message.receive_count, trace_id);
+        let started = std::time::Instant::now();
         // Slow work keeps its message hidden: another worker must not start it meanwhile.
         tokio::select! {
             () = self.handle_in_time(&message).instrument(span.clone()) => {}
             () = self.keep_hidden(&message.receipt) => {}
         }
+        self.metrics.delivery_handled(started.elapsed());
     }
 
     /// Extends the message's visibility every half timeout, for as long as it is handled.
@@ -210,6 +226,7 @@ impl Job {
                 // Released at once: its next receive is past the limit, so the queue moves it
                 // to the dead-letter queue, where it stays for inspection.
                 tracing::warn!(%order_id, "order failed after its last delivery; dead-lettering its message");
+                self.metrics.message_dead_lettered();
                 if let Err(e) = self
                     .queue
                     .change_visibility(&message.receipt, Duration::ZERO)

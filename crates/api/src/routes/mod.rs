@@ -34,12 +34,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(serve_openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal(&"a request handler panicked").into_response_owned()
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::track,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(axum::middleware::from_fn(trace_context))
         .with_state(state)

@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orderflow_core::usecases::{CacheStatus, OrderError};
 use orderflow_core::{
     FieldErrors, IdempotencyKey, OrderId, OrderRequest, OrderStatus, TraceParent,
 };
@@ -66,10 +67,18 @@ pub async fn place(
             return Err(Problem::invalid(all));
         }
     };
-    let placed = state
-        .orders
-        .place(user_id, request, key, Some(trace))
-        .await?;
+    let placed = match state.orders.place(user_id, request, key, Some(trace)).await {
+        Ok(placed) => {
+            if !placed.replayed {
+                state.metrics.order_placed();
+            }
+            placed
+        }
+        Err(e) => {
+            state.metrics.order_rejected(rejection_reason(&e));
+            return Err(e.into());
+        }
+    };
     let location = format!("/api/orders/{}", placed.order.id);
     let mut response = (StatusCode::CREATED, Json(OrderView::from(&placed.order))).into_response();
     let headers = response.headers_mut();
@@ -96,6 +105,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let (order, cache) = state.orders.get(user_id, order_id(&id)?).await?;
+    state.metrics.cache_read(cache == CacheStatus::Hit);
     let mut response = Json(OrderView::from(&order)).into_response();
     response
         .headers_mut()
@@ -146,4 +156,16 @@ pub async fn cancel(
 ) -> Result<Json<OrderView>, Problem> {
     let order = state.orders.cancel(user_id, order_id(&id)?).await?;
     Ok(Json((&order).into()))
+}
+
+/// A bounded label for a refused placement.
+fn rejection_reason(error: &OrderError) -> &'static str {
+    match error {
+        OrderError::Invalid(_) => "invalid",
+        OrderError::InsufficientStock(_) => "insufficient_stock",
+        OrderError::IdempotencyKeyReused => "idempotency_key_reused",
+        OrderError::CatalogBusy => "catalog_busy",
+        OrderError::NotFound | OrderError::NotCancellable(_) => "other",
+        OrderError::Store(_) => "unavailable",
+    }
 }

@@ -155,6 +155,7 @@ pub fn settings_with_env(
         jwt_secret: Some(JWT_SECRET.into()),
         seed_demo_catalog: Some("false".into()),
         worker_retry_delay: Some("50ms".into()),
+        worker_metrics_port: Some("0".into()),
         ..RunArgs::default()
     };
     configure(&mut args);
@@ -495,6 +496,7 @@ pub fn start_process(
         .env("WORKER_VISIBILITY_TIMEOUT", "2s")
         .env("WORKER_RETRY_DELAY", "100ms")
         .env("RUST_LOG", "info")
+        .env("WORKER_METRICS_PORT", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::null())
         .stderr(log);
@@ -504,4 +506,33 @@ pub fn start_process(
             .env("HOST", "127.0.0.1");
     }
     process.spawn().unwrap()
+}
+
+/// `promtool check metrics` on a scrape: it must pass and find nothing to complain about
+/// (naming, units, help texts).
+pub fn promtool_check_metrics(exposition: &str) {
+    use std::io::Write;
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/test-services.sh installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let complaints = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && complaints.trim().is_empty(),
+        "promtool check metrics: {complaints}"
+    );
 }

@@ -37,6 +37,7 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("/api/orders/{id}/events", "get", &["200", "401", "404"]),
     ("/healthz", "get", &["200"]),
     ("/readyz", "get", &["200", "503"]),
+    ("/metrics", "get", &["200"]),
 ];
 
 fn schema<'a>(document: &'a Value, name: &str) -> &'a Value {

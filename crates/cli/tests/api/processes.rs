@@ -9,8 +9,8 @@ use orderflow_core::OrderId;
 use orderflow_testkit::services::free_port;
 
 use crate::helpers::{
-    Http, emails_in, eventually, spawn_app, start_process, terminate_and_expect_clean_exit,
-    test_mongo_uri,
+    Http, emails_in, eventually, promtool_check_metrics, spawn_app, start_process,
+    terminate_and_expect_clean_exit, test_mongo_uri,
 };
 
 fn start(
@@ -20,10 +20,22 @@ fn start(
     port: Option<u16>,
     log_name: &str,
 ) -> Child {
-    let env: Vec<_> = mongo_uri
+    start_with(command, data_dir, mongo_uri, port, log_name, &[])
+}
+
+fn start_with(
+    command: &str,
+    data_dir: &Path,
+    mongo_uri: Option<&str>,
+    port: Option<u16>,
+    log_name: &str,
+    extra: &[(&str, String)],
+) -> Child {
+    let mut env: Vec<_> = mongo_uri
         .map(|uri| ("MONGO_URI".to_owned(), uri.to_owned()))
         .into_iter()
         .collect();
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     start_process(command, data_dir, &env, port, log_name)
 }
 
@@ -103,12 +115,14 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         Some(port),
         "api.log",
     );
-    let worker = start(
+    let worker_port = free_port();
+    let worker = start_with(
         "worker",
         dir.path(),
         mongo_uri.as_deref(),
         None,
         "worker.log",
+        &[("WORKER_METRICS_PORT", worker_port.to_string())],
     );
     let http = Http::new(&format!("http://127.0.0.1:{port}"));
     http.wait_until_up().await;
@@ -136,6 +150,41 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         .unwrap()
         .unwrap();
     assert!(text.contains("\"status\":\"PROCESSED\""), "{text}");
+
+    // Both processes export metrics that promtool finds nothing wrong with, and that
+    // counted this order where it happened.
+    http.get(&format!("/api/orders/{id}"), Some(&token))
+        .await
+        .expect(200);
+    let api_metrics = http.get("/metrics", None).await.expect(200).text;
+    promtool_check_metrics(&api_metrics);
+    assert!(
+        api_metrics.contains("orderflow_orders_placed_total 1"),
+        "{api_metrics}"
+    );
+    assert!(
+        api_metrics.contains(
+            "orderflow_http_requests_total{method=\"GET\",route=\"/api/orders/{id}\",status_class=\"2xx\"} "
+        ),
+        "routes by template: {api_metrics}"
+    );
+    let probe = Http::new(&format!("http://127.0.0.1:{worker_port}"));
+    probe.get("/healthz", None).await.expect(200);
+    let ready = probe.get("/readyz", None).await.expect(200).json();
+    assert_eq!(ready["checks"]["queue"], "ok");
+    let worker_metrics = probe.get("/metrics", None).await.expect(200).text;
+    promtool_check_metrics(&worker_metrics);
+    for expected in [
+        "orderflow_orders_processed_total{outcome=\"processed\"} 1",
+        "orderflow_emails_total{outcome=\"sent\"} 1",
+        "orderflow_queue_messages_received_total 1",
+        "orderflow_order_end_to_end_duration_seconds_count{outcome=\"processed\"} 1",
+    ] {
+        assert!(
+            worker_metrics.contains(expected),
+            "{expected} in:\n{worker_metrics}"
+        );
+    }
 
     terminate_and_expect_clean_exit(api, Duration::from_secs(30));
     terminate_and_expect_clean_exit(worker, Duration::from_secs(30));

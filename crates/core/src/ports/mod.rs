@@ -3,6 +3,7 @@ mod broadcast;
 mod cache;
 mod credentials;
 mod mailer;
+mod observer;
 mod processor;
 mod queue;
 mod rate_limit;
@@ -12,6 +13,7 @@ pub use broadcast::{BroadcastError, StatusBroadcaster, StatusEvent, StatusSubscr
 pub use cache::{CacheError, OrderCache};
 pub use credentials::{AccessTokens, CredentialError, IssuedAccessToken, PasswordHasher};
 pub use mailer::{MailError, Mailer};
+pub use observer::{EmailOutcome, NoObserver, PipelineObserver};
 pub use processor::{AcceptAll, OrderProcessor, ProcessingError};
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage};
 pub use rate_limit::{RateDecision, RateLimitError, RateLimiter};

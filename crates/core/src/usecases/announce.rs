@@ -1,5 +1,5 @@
 use crate::domain::Order;
-use crate::ports::{OrderCache, StatusBroadcaster, StatusEvent};
+use crate::ports::{OrderCache, PipelineObserver, StatusBroadcaster, StatusEvent};
 
 /// What follows every applied status change, whoever made it: the cached copy is refreshed
 /// (not dropped, so a reader's older copy cannot replace it) and live watchers are told.
@@ -7,10 +7,13 @@ use crate::ports::{OrderCache, StatusBroadcaster, StatusEvent};
 pub(crate) async fn announce_status_change(
     cache: &dyn OrderCache,
     broadcaster: &dyn StatusBroadcaster,
+    observer: &dyn PipelineObserver,
     order: &Order,
 ) {
     tracing::info!(order_id = %order.id, status = %order.status, "order status changed");
+    observer.status_changed(order);
     if let Err(e) = cache.put(order).await {
+        observer.cache_failed();
         // An older copy left in the cache would be served until it expires: drop it if the
         // cache answers at all (a shared cache bounds the life of non-final copies too).
         let dropped = cache.invalidate(order.id).await.is_ok();

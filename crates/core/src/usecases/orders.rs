@@ -7,8 +7,8 @@ use crate::domain::{
     PageLimit, PricingError, ProductId, RequestFingerprint, TraceParent, UserId,
 };
 use crate::ports::{
-    IdempotencyClaim, IdempotentReplay, OrderCache, Placement, StatusBroadcaster, Store,
-    StoreError, Transitioned,
+    IdempotencyClaim, IdempotentReplay, NoObserver, OrderCache, PipelineObserver, Placement,
+    StatusBroadcaster, Store, StoreError, Transitioned,
 };
 
 use super::announce::announce_status_change;
@@ -77,6 +77,7 @@ pub struct OrderService {
     cache: Arc<dyn OrderCache>,
     cache_policy: CachePolicy,
     broadcaster: Arc<dyn StatusBroadcaster>,
+    observer: Arc<dyn PipelineObserver>,
 }
 
 impl OrderService {
@@ -91,7 +92,14 @@ impl OrderService {
             cache,
             cache_policy,
             broadcaster,
+            observer: Arc::new(NoObserver),
         }
+    }
+
+    /// Reports status changes and cache failures to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn PipelineObserver>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// The order as the store has it now (no cache), if it is the user's.
@@ -225,7 +233,10 @@ impl OrderService {
             Ok(Some(_)) => return Err(OrderError::NotFound),
             Ok(None) => {}
             // The cache adapter logs an outage once; per request it is only a detail.
-            Err(e) => tracing::debug!(error = %e, "order cache read failed; reading the store"),
+            Err(e) => {
+                self.observer.cache_failed();
+                tracing::debug!(error = %e, "order cache read failed; reading the store");
+            }
         }
         let order = self.current(user_id, id).await?;
         let cacheable = match self.cache_policy {
@@ -233,6 +244,7 @@ impl OrderService {
             CachePolicy::FinalOrdersOnly => order.status.is_terminal(),
         };
         if cacheable && let Err(e) = self.cache.put(&order).await {
+            self.observer.cache_failed();
             tracing::debug!(error = %e, "order cache write failed");
         }
         Ok((order, CacheStatus::Miss))
@@ -269,8 +281,13 @@ impl OrderService {
             .map_err(|e| OrderError::NotCancellable(e.from))?;
         match self.store.transition_order(id, &transition).await? {
             Transitioned::Applied(order) => {
-                announce_status_change(self.cache.as_ref(), self.broadcaster.as_ref(), &order)
-                    .await;
+                announce_status_change(
+                    self.cache.as_ref(),
+                    self.broadcaster.as_ref(),
+                    self.observer.as_ref(),
+                    &order,
+                )
+                .await;
                 Ok(order)
             }
             Transitioned::Conflict(Some(current)) => {

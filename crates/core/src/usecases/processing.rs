@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use crate::domain::{EmailMessage, Order, OrderId, OrderStatus};
 use crate::ports::{
-    MailError, Mailer, NotificationState, OrderCache, OrderProcessor, ProcessingError,
-    StatusBroadcaster, Store, StoreError, Transitioned,
+    EmailOutcome, MailError, Mailer, NoObserver, NotificationState, OrderCache, OrderProcessor,
+    PipelineObserver, ProcessingError, StatusBroadcaster, Store, StoreError, Transitioned,
 };
 
 use super::announce::announce_status_change;
@@ -69,6 +69,7 @@ pub struct ProcessingService {
     processor: Arc<dyn OrderProcessor>,
     /// How long a started email is left to its sender before another delivery resends it.
     notification_lease: Duration,
+    observer: Arc<dyn PipelineObserver>,
 }
 
 impl ProcessingService {
@@ -87,7 +88,14 @@ impl ProcessingService {
             broadcaster,
             processor,
             notification_lease,
+            observer: Arc::new(NoObserver),
         }
+    }
+
+    /// Reports status changes, emails and cache failures to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn PipelineObserver>) -> Self {
+        self.observer = observer;
+        self
     }
 
     pub async fn handle(
@@ -170,7 +178,13 @@ impl ProcessingService {
         if let Transitioned::Applied(order) =
             self.store.transition_order(order.id, &transition).await?
         {
-            announce_status_change(self.cache.as_ref(), self.broadcaster.as_ref(), &order).await;
+            announce_status_change(
+                self.cache.as_ref(),
+                self.broadcaster.as_ref(),
+                self.observer.as_ref(),
+                &order,
+            )
+            .await;
         }
         Ok(())
     }
@@ -206,9 +220,16 @@ impl ProcessingService {
             return Ok(());
         };
         let rejection = match self.mailer.send(&email).await {
-            Ok(()) => None,
-            Err(MailError::Transient(e)) => return Err(RetryLater(e)),
+            Ok(()) => {
+                self.observer.email(EmailOutcome::Sent);
+                None
+            }
+            Err(MailError::Transient(e)) => {
+                self.observer.email(EmailOutcome::Failed);
+                return Err(RetryLater(e));
+            }
             Err(MailError::Rejected(reason)) => {
+                self.observer.email(EmailOutcome::Rejected);
                 tracing::error!(order_id = %order.id, %reason, "email rejected; not retrying");
                 Some(reason)
             }

@@ -1,9 +1,13 @@
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init(format: LogFormat) {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): JSON lines or human-readable.
+pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

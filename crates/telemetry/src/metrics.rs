@@ -1,0 +1,325 @@
+use std::time::Duration;
+
+use orderflow_core::ports::{EmailOutcome, PipelineObserver, QueueDepth};
+use orderflow_core::{Order, OrderStatus};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds, from a cached read to a slow dependency.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Placed-to-final and message-age buckets: milliseconds to an hour.
+const PIPELINE_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// Every metric the API and worker export, on one registry. Label values are bounded:
+/// routes are templates, statuses and reasons are fixed sets.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    orders_placed: IntCounter,
+    orders_rejected: IntCounterVec,
+    orders_processed: IntCounterVec,
+    end_to_end: HistogramVec,
+    processing_duration: Histogram,
+    received: IntCounter,
+    deleted: IntCounter,
+    dead_lettered: IntCounter,
+    message_age: Histogram,
+    queue_messages: IntGaugeVec,
+    outbox_backlog: IntGauge,
+    cache_requests: IntCounterVec,
+    cache_errors: IntCounter,
+    emails: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).expect("metric names here are valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let metric = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "orderflow_build_info",
+                "The running orderflow version; always 1",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("registered once");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let queue_messages = IntGaugeVec::new(
+            Opts::new(
+                "orderflow_queue_messages",
+                "Messages in the order queue by state (visible, in_flight, dead_lettered), as last sampled",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(queue_messages.clone()))
+            .expect("registered once");
+        let outbox_backlog = IntGauge::new(
+            "orderflow_outbox_backlog",
+            "Outbox entries not yet published to the queue, as last sampled",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(outbox_backlog.clone()))
+            .expect("registered once");
+        let metrics = Self {
+            http_requests: counter_vec(
+                &registry,
+                "orderflow_http_requests_total",
+                "HTTP requests answered, by method, route template and status class",
+                &["method", "route", "status_class"],
+            ),
+            http_duration: histogram_vec(
+                &registry,
+                "orderflow_http_request_duration_seconds",
+                "Time to answer an HTTP request, by method and route template",
+                &["method", "route"],
+                LATENCY_BUCKETS,
+            ),
+            orders_placed: counter(&registry, "orderflow_orders_placed_total", "Orders placed"),
+            orders_rejected: counter_vec(
+                &registry,
+                "orderflow_orders_rejected_total",
+                "Order placements refused, by reason",
+                &["reason"],
+            ),
+            orders_processed: counter_vec(
+                &registry,
+                "orderflow_orders_processed_total",
+                "Orders that reached a final status, by outcome (processed, failed, cancelled)",
+                &["outcome"],
+            ),
+            end_to_end: histogram_vec(
+                &registry,
+                "orderflow_order_end_to_end_duration_seconds",
+                "Time from placement to a final status, by outcome",
+                &["outcome"],
+                PIPELINE_BUCKETS,
+            ),
+            processing_duration: histogram(
+                &registry,
+                "orderflow_order_processing_duration_seconds",
+                "Time a worker spent on one delivery of an order's message",
+                LATENCY_BUCKETS,
+            ),
+            received: counter(
+                &registry,
+                "orderflow_queue_messages_received_total",
+                "Messages received from the order queue",
+            ),
+            deleted: counter(
+                &registry,
+                "orderflow_queue_messages_deleted_total",
+                "Messages deleted from the order queue after processing",
+            ),
+            dead_lettered: counter(
+                &registry,
+                "orderflow_queue_dead_lettered_total",
+                "Messages left to the dead-letter queue after their last delivery",
+            ),
+            message_age: histogram(
+                &registry,
+                "orderflow_queue_message_age_seconds",
+                "Age of a message when received (time since it was sent)",
+                PIPELINE_BUCKETS,
+            ),
+            queue_messages,
+            outbox_backlog,
+            cache_requests: counter_vec(
+                &registry,
+                "orderflow_cache_requests_total",
+                "Order reads by cache result (hit, miss)",
+                &["result"],
+            ),
+            cache_errors: counter(
+                &registry,
+                "orderflow_cache_errors_total",
+                "Cache reads and writes that failed (the store answered)",
+            ),
+            emails: counter_vec(
+                &registry,
+                "orderflow_emails_total",
+                "Order emails by outcome (sent, rejected, failed)",
+                &["outcome"],
+            ),
+            registry,
+        };
+        // Zeros from the start, so rates and alerts see the series before the first event.
+        for outcome in ["processed", "failed", "cancelled"] {
+            metrics.orders_processed.with_label_values(&[outcome]);
+        }
+        for result in ["hit", "miss"] {
+            metrics.cache_requests.with_label_values(&[result]);
+        }
+        for outcome in ["sent", "rejected", "failed"] {
+            metrics.emails.with_label_values(&[outcome]);
+        }
+        for state in ["visible", "in_flight", "dead_lettered"] {
+            metrics.queue_messages.with_label_values(&[state]);
+        }
+        metrics
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding gathered families into memory cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+
+    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.http_requests
+            .with_label_values(&[method, route, class])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method, route])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn order_placed(&self) {
+        self.orders_placed.inc();
+    }
+
+    /// `reason` is one of a fixed set (invalid, insufficient_stock, ...).
+    pub fn order_rejected(&self, reason: &'static str) {
+        self.orders_rejected.with_label_values(&[reason]).inc();
+    }
+
+    pub fn cache_read(&self, hit: bool) {
+        self.cache_requests
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    pub fn message_received(&self, age: Duration) {
+        self.received.inc();
+        self.message_age.observe(age.as_secs_f64());
+    }
+
+    pub fn messages_deleted(&self, count: u64) {
+        self.deleted.inc_by(count);
+    }
+
+    pub fn message_dead_lettered(&self) {
+        self.dead_lettered.inc();
+    }
+
+    pub fn delivery_handled(&self, took: Duration) {
+        self.processing_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn queue_depth(&self, depth: QueueDepth) {
+        let set = |state: &str, value: u64| {
+            self.queue_messages
+                .with_label_values(&[state])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("visible", depth.visible);
+        set("in_flight", depth.in_flight);
+        set("dead_lettered", depth.dead_lettered);
+    }
+
+    pub fn outbox_backlog(&self, entries: u64) {
+        self.outbox_backlog
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipelineObserver for Metrics {
+    fn status_changed(&self, order: &Order) {
+        let outcome = match order.status {
+            OrderStatus::Processed => "processed",
+            OrderStatus::Failed => "failed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Pending | OrderStatus::Processing => return,
+        };
+        self.orders_processed.with_label_values(&[outcome]).inc();
+        let took = (order.updated_at - order.created_at)
+            .as_seconds_f64()
+            .max(0.0);
+        self.end_to_end.with_label_values(&[outcome]).observe(took);
+    }
+
+    fn email(&self, outcome: EmailOutcome) {
+        let outcome = match outcome {
+            EmailOutcome::Sent => "sent",
+            EmailOutcome::Rejected => "rejected",
+            EmailOutcome::Failed => "failed",
+        };
+        self.emails.with_label_values(&[outcome]).inc();
+    }
+
+    fn cache_failed(&self) {
+        self.cache_errors.inc();
+    }
+}
