@@ -40,5 +40,8 @@ scripts/api-docs.sh --check
 step "the InventorySeed CRD and its examples validate"
 scripts/check-crd.sh
 
+step "alert rules and their unit tests, dashboard queries (promtool)"
+scripts/check-dashboards.sh
+
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -16,6 +16,16 @@ const PIPELINE_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
 
+/// Why a placement was refused: the label values of `orderflow_orders_rejected_total`.
+pub const REJECTION_REASONS: &[&str] = &[
+    "invalid",
+    "insufficient_stock",
+    "idempotency_key_reused",
+    "catalog_busy",
+    "unavailable",
+    "other",
+];
+
 /// Every metric the API and worker export, on one registry. Label values are bounded:
 /// routes are templates, statuses and reasons are fixed sets.
 #[derive(Clone)]
@@ -203,6 +213,9 @@ impl Metrics {
         // Zeros from the start, so rates and alerts see the series before the first event.
         for outcome in ["processed", "failed", "cancelled"] {
             metrics.orders_processed.with_label_values(&[outcome]);
+        }
+        for reason in REJECTION_REASONS {
+            metrics.orders_rejected.with_label_values(&[reason]);
         }
         for result in ["hit", "miss"] {
             metrics.cache_requests.with_label_values(&[result]);

@@ -185,7 +185,51 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
             "{expected} in:\n{worker_metrics}"
         );
     }
+    every_metric_the_dashboards_and_alerts_use_is_exported(&[&api_metrics, &worker_metrics]);
 
     terminate_and_expect_clean_exit(api, Duration::from_secs(30));
     terminate_and_expect_clean_exit(worker, Duration::from_secs(30));
+}
+
+/// The metric names in `dashboards/` (Grafana JSON and the alert rules) against what the
+/// processes really export: a panel or alert on a name nobody exports would stay empty.
+fn every_metric_the_dashboards_and_alerts_use_is_exported(scrapes: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards");
+    let mut files = vec![root.join("alerts/orderflow.rules.yaml")];
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            files.push(path);
+        }
+    }
+    let exported: std::collections::BTreeSet<&str> = scrapes
+        .iter()
+        .flat_map(|scrape| scrape.lines())
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let mut used = std::collections::BTreeSet::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("orderflow_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name)
+                .to_owned();
+            used.insert(family);
+        }
+    }
+    assert!(used.len() >= 10, "the dashboards use metrics: {used:?}");
+    let missing: Vec<_> = used
+        .iter()
+        .filter(|name| !exported.contains(name.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "used but not exported: {missing:?}");
 }
