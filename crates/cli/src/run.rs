@@ -342,6 +342,7 @@ pub async fn run(
     tracing::info!(
         ?mode,
         api = ?running.api,
+        worker_probe = ?running.worker_probe,
         data_dir = %settings.data_dir.display(),
         mail_dir = %settings.mail_dir.display(),
         "orderflow is running"

@@ -165,3 +165,91 @@ async fn controller_serves_probes_and_metrics_while_it_waits_for_the_api_server(
     );
     terminate_and_expect_clean_exit(child, Duration::from_secs(10));
 }
+
+/// A whole session through `orderflow serve` with debug logging as JSON lines: no password,
+/// token, secret or email address appears in what it logs.
+#[tokio::test]
+async fn logs_are_json_lines_without_secrets_tokens_or_email_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = dir.path().join("serve.log");
+    let secret = "a-jwt-secret-that-must-never-be-logged-0123456789";
+    let child = Command::new(BINARY)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("JWT_SECRET", secret)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let http = Http::new(&format!("http://127.0.0.1:{port}"));
+    http.wait_until_up().await;
+
+    let email = "Secret.Person@Example.com";
+    let token = http.user(email).await;
+    let session = http
+        .login(email, crate::helpers::PASSWORD)
+        .await
+        .expect(200)
+        .json();
+    let refresh_token = session["refreshToken"].as_str().unwrap().to_owned();
+    let rotated = http
+        .post(
+            "/api/auth/refresh",
+            None,
+            &serde_json::json!({ "refreshToken": refresh_token }),
+        )
+        .await
+        .expect(200)
+        .json();
+    // A failed login and a reused refresh token are logged too: still without the values.
+    http.login(email, "wrong password 123").await.expect(401);
+    http.post(
+        "/api/auth/refresh",
+        None,
+        &serde_json::json!({ "refreshToken": refresh_token }),
+    )
+    .await
+    .expect(401);
+    let id = http.place_one(&token, "sku-mug", 1).await;
+    http.wait_for_status(&token, &id, "PROCESSED").await;
+    terminate_and_expect_clean_exit(child, Duration::from_secs(10));
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() > 10, "the session was logged:\n{log}");
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    }
+    assert!(log.contains(&id), "orders are named by id");
+    let access_tokens = [
+        token.as_str(),
+        session["accessToken"].as_str().unwrap(),
+        rotated["accessToken"].as_str().unwrap(),
+    ];
+    let forbidden = [
+        ("the password", crate::helpers::PASSWORD),
+        ("the wrong password", "wrong password 123"),
+        ("the JWT secret", secret),
+        ("the refresh token", refresh_token.as_str()),
+        (
+            "the rotated refresh token",
+            rotated["refreshToken"].as_str().unwrap(),
+        ),
+        ("the email address", "secret.person@example.com"),
+        ("the email address", email),
+        ("the email's local part", "Secret.Person"),
+    ];
+    for (what, value) in forbidden {
+        assert!(!log.contains(value), "{what} was logged");
+    }
+    for access in access_tokens {
+        // A JWT's signature is what makes it usable; its header is the same for every token.
+        let signature = access.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "an access token was logged");
+    }
+}

@@ -115,15 +115,30 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         Some(port),
         "api.log",
     );
-    let worker_port = free_port();
+    // Port 0: the worker picks a free one and names it in its log (a port chosen here
+    // could be taken by another test before the worker binds it).
     let worker = start_with(
         "worker",
         dir.path(),
         mongo_uri.as_deref(),
         None,
         "worker.log",
-        &[("WORKER_METRICS_PORT", worker_port.to_string())],
+        &[("WORKER_METRICS_PORT", "0".to_owned())],
     );
+    let worker_log = dir.path().join("worker.log");
+    let worker_port: u16 = eventually(
+        Duration::from_secs(30),
+        "the worker's probe address",
+        || {
+            let log = std::fs::read_to_string(&worker_log).unwrap_or_default();
+            async move {
+                let after = log.split("worker_probe=Some(").nth(1)?;
+                let address = after.split(')').next()?;
+                address.rsplit(':').next()?.parse().ok()
+            }
+        },
+    )
+    .await;
     let http = Http::new(&format!("http://127.0.0.1:{port}"));
     http.wait_until_up().await;
 
