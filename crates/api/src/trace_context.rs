@@ -6,37 +6,56 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use orderflow_core::TraceParent;
+use orderflow_telemetry::{continue_trace, traceparent_of};
 
 pub const TRACEPARENT: &str = "traceparent";
 
-/// Puts the request's [`TraceParent`] into its extensions and answers it in `traceresponse`
-/// (W3C Trace Context level 2), so a caller without a tracer can still find its trace.
-pub async fn trace_context(mut request: Request, next: Next) -> Response {
-    let trace = request
+fn incoming(request: &Request) -> Option<&str> {
+    request
         .headers()
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
-        .and_then(|raw| TraceParent::parse(raw).ok())
-        .map_or_else(TraceParent::generate, |parent| parent.child());
+        .filter(|raw| TraceParent::parse(raw).is_ok())
+}
+
+/// The request span, named by method and route template (not the raw path, which holds
+/// ids), a child of the caller's span when it sent a `traceparent`.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str());
+    let span = tracing::info_span!("request",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = route,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(parent) = incoming(request) {
+        continue_trace(&span, parent);
+    }
+    span
+}
+
+/// Runs inside the request span: puts the request's [`TraceParent`] into its extensions (the
+/// request span's own context when traces are exported; else the caller's continued, or a
+/// new one) and answers it in `traceresponse` (W3C Trace Context level 2).
+pub async fn trace_context(mut request: Request, next: Next) -> Response {
+    let span = tracing::Span::current();
+    let trace = traceparent_of(&span)
+        .and_then(|raw| TraceParent::parse(&raw).ok())
+        .or_else(|| {
+            incoming(&request)
+                .and_then(|raw| TraceParent::parse(raw).ok())
+                .map(|p| p.child())
+        })
+        .unwrap_or_else(TraceParent::generate);
+    span.record("trace_id", trace.trace_id());
     request.extensions_mut().insert(trace.clone());
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
         response.headers_mut().insert("traceresponse", value);
     }
     response
-}
-
-/// The request span, named by method and route template (not the raw path, which holds ids),
-/// with the trace id.
-pub fn request_span(request: &Request) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |path| path.as_str());
-    let trace_id = request
-        .extensions()
-        .get::<TraceParent>()
-        .map(|t| t.trace_id().to_owned())
-        .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), route, trace_id)
 }

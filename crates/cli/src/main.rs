@@ -62,7 +62,7 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
         "pretty" | "text" => orderflow::config::LogFormat::Pretty,
         _ => orderflow::config::LogFormat::Json,
     };
-    orderflow_telemetry::init_logging(format);
+    let _telemetry = orderflow_telemetry::init_logging(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -81,11 +81,19 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
     }
 }
 
-/// Validated settings and a runtime with logging up, or the exit code to stop with.
+/// Validated settings and a runtime with logging up (and the guard that flushes traces at
+/// exit), or the exit code to stop with.
 fn prepare(
     args: &RunArgs,
     dotenv: Result<std::path::PathBuf, dotenvy::Error>,
-) -> Result<(Settings, tokio::runtime::Runtime), ExitCode> {
+) -> Result<
+    (
+        Settings,
+        tokio::runtime::Runtime,
+        orderflow_telemetry::TelemetryGuard,
+    ),
+    ExitCode,
+> {
     let settings = Settings::load(args).map_err(|problems| {
         eprintln!("orderflow cannot start; fix the configuration:");
         for problem in problems {
@@ -93,7 +101,7 @@ fn prepare(
         }
         ExitCode::from(2)
     })?;
-    orderflow_telemetry::init_logging(settings.log_format);
+    let telemetry = orderflow_telemetry::init_logging(settings.log_format);
     if let Err(e) = dotenv
         && !e.not_found()
     {
@@ -103,14 +111,14 @@ fn prepare(
         eprintln!("cannot start the async runtime: {e}");
         ExitCode::FAILURE
     })?;
-    Ok((settings, runtime))
+    Ok((settings, runtime, telemetry))
 }
 
 fn seed(
     args: &orderflow::seed::SeedArgs,
     dotenv: Result<std::path::PathBuf, dotenvy::Error>,
 ) -> ExitCode {
-    let (settings, runtime) = match prepare(&args.run, dotenv) {
+    let (settings, runtime, _telemetry) = match prepare(&args.run, dotenv) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -125,7 +133,7 @@ fn seed(
 }
 
 fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::Error>) -> ExitCode {
-    let (settings, runtime) = match prepare(args, dotenv) {
+    let (settings, runtime, _telemetry) = match prepare(args, dotenv) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };

@@ -1,9 +1,11 @@
-//! Telemetry for every orderflow command: logging set up once, and the Prometheus metrics
-//! the services export.
+//! Telemetry for every orderflow command: logs and OpenTelemetry traces set up once, the
+//! trace context carried between processes, and the Prometheus metrics the services export.
 #![forbid(unsafe_code)]
 
 mod logging;
 mod metrics;
+mod trace_context;
 
-pub use logging::{LogFormat, init_logging};
+pub use logging::{LogFormat, TelemetryGuard, init_logging};
 pub use metrics::Metrics;
+pub use trace_context::{continue_trace, install_propagator, traceparent_of};

@@ -3,7 +3,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
+use orderflow_telemetry::{continue_trace, traceparent_of};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::backoff::exponential;
 use crate::message::{ORDER_ID_ATTRIBUTE, TRACEPARENT_ATTRIBUTE};
@@ -68,16 +70,28 @@ impl OutboxRelay {
             .await?;
         let mut published = 0;
         for (index, entry) in claimed.iter().enumerate() {
+            // The publish is a span of the placing request's trace; the message carries the
+            // publish span's context (or, without trace export, the request's).
+            let span = tracing::info_span!("publish",
+                otel.name = "orders publish",
+                otel.kind = "producer",
+                messaging.operation.type = "send",
+                order_id = %entry.order_id,
+            );
+            let trace = entry.trace_parent.as_ref().map(ToString::to_string);
+            if let Some(parent) = &trace {
+                continue_trace(&span, parent);
+            }
             let mut attributes =
                 BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
-            if let Some(trace) = &entry.trace_parent {
-                attributes.insert(TRACEPARENT_ATTRIBUTE.to_owned(), trace.to_string());
+            if let Some(trace) = traceparent_of(&span).or(trace) {
+                attributes.insert(TRACEPARENT_ATTRIBUTE.to_owned(), trace);
             }
             let message = OutgoingMessage {
                 body: entry.payload.clone(),
                 attributes,
             };
-            if let Err(e) = self.queue.send(&message).await {
+            if let Err(e) = self.queue.send(&message).instrument(span).await {
                 // The queue is down: hand this entry and the rest of the batch back for later.
                 let retry_at = orderflow_core::now() + self.settings.retry_base;
                 for unsent in &claimed[index..] {

@@ -13,7 +13,7 @@ use crate::OrderMessage;
 use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
 use crate::message::TRACEPARENT_ATTRIBUTE;
-use orderflow_telemetry::Metrics;
+use orderflow_telemetry::{Metrics, continue_trace};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -173,14 +173,24 @@ struct Job {
 
 impl Job {
     async fn handle(&self, message: ReceivedMessage) {
-        let trace_id = message
+        let parent = message
             .attributes
             .get(TRACEPARENT_ATTRIBUTE)
+            .filter(|raw| TraceParent::parse(raw).is_ok());
+        let trace_id = parent
             .and_then(|raw| TraceParent::parse(raw).ok())
             .map(|trace| trace.trace_id().to_owned())
             .unwrap_or_default();
-        let span = tracing::info_span!("process_message", message_id = %message.id,
-            receive_count = message.receive_count, trace_id);
+        let span = tracing::info_span!("process_message",
+            otel.name = "orders process",
+            otel.kind = "consumer",
+            messaging.operation.type = "process",
+            messaging.message.id = %message.id,
+            receive_count = message.receive_count,
+            trace_id);
+        if let Some(parent) = parent {
+            continue_trace(&span, parent);
+        }
         let started = std::time::Instant::now();
         // Slow work keeps its message hidden: another worker must not start it meanwhile.
         tokio::select! {

@@ -41,12 +41,12 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal(&"a request handler panicked").into_response_owned()
         }))
+        .layer(axum::middleware::from_fn(trace_context))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::track,
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(axum::middleware::from_fn(trace_context))
         .with_state(state)
 }
 

@@ -1,0 +1,91 @@
+//! One trace across processes' worth of work: the HTTP request that places an order, the
+//! relay's publish and the worker's processing, exported to the SDK's in-memory exporter.
+//! Its own test binary: the OpenTelemetry subscriber it installs is process-wide.
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::sync::Arc;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use orderflow_core::ports::AcceptAll;
+use reqwest::Method;
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_request_the_publish_and_the_processing_of_an_order_are_one_trace() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    orderflow_telemetry::install_propagator();
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow-test")))
+        .init();
+
+    let app = helpers::spawn_serve(Arc::new(AcceptAll), |_| {}).await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("traced@example.com").await;
+    let placed = app
+        .send(
+            app.request(Method::POST, "/api/orders")
+                .bearer_auth(&token)
+                .header("traceparent", CALLER)
+                .json(&json!({ "items": [{ "productId": "sku-a", "quantity": 1 }] })),
+        )
+        .await
+        .expect(201);
+    assert!(
+        placed
+            .header("traceresponse")
+            .is_some_and(|t| t.contains(TRACE_ID)),
+        "the response names the trace"
+    );
+    let id = placed.json()["id"].as_str().unwrap().to_owned();
+    app.wait_for_status(&token, &id, "PROCESSED").await;
+    app.wait_until_drained().await;
+
+    let spans = helpers::eventually(
+        std::time::Duration::from_secs(10),
+        "the worker's span",
+        || {
+            let spans = exporter.get_finished_spans().unwrap();
+            async move {
+                spans
+                    .iter()
+                    .any(|s| s.name == "orders process")
+                    .then_some(spans)
+            }
+        },
+    )
+    .await;
+    let in_trace: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span_context.trace_id().to_string() == TRACE_ID)
+        .collect();
+    let named = |name: &str| {
+        in_trace.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            let names: Vec<_> = in_trace.iter().map(|s| s.name.to_string()).collect();
+            panic!("no {name:?} span in the caller's trace; it has {names:?}")
+        })
+    };
+    let request = named("POST /api/orders");
+    let publish = named("orders publish");
+    let process = named("orders process");
+    assert_eq!(
+        request.parent_span_id.to_string(),
+        "b7ad6b7169203331",
+        "the request continues the caller's span"
+    );
+    assert_eq!(publish.parent_span_id, request.span_context.span_id());
+    assert_eq!(process.parent_span_id, publish.span_context.span_id());
+    provider.shutdown().unwrap();
+}

@@ -1,0 +1,37 @@
+//! W3C trace context between tracing spans and the strings that carry it (HTTP headers,
+//! outbox rows, queue message attributes). Without an OpenTelemetry layer installed these
+//! find no context and the callers fall back to the context they were given.
+use std::collections::HashMap;
+
+use opentelemetry::global;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+const TRACEPARENT: &str = "traceparent";
+
+/// Makes `traceparent` the propagation format (idempotent).
+pub fn install_propagator() {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+}
+
+/// Makes `span` a child of the remote span `traceparent` names.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    let parent = global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    if parent.span().span_context().is_valid() {
+        // Fails only for a span that already started children; ours are fresh.
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The `traceparent` naming `span` itself, when spans are exported.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    if !context.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
+    carrier.remove(TRACEPARENT)
+}
