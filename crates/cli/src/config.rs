@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// Seed a demo catalog when the inventory is empty (default true).
     #[arg(long, env = "SEED_DEMO_CATALOG")]
     pub seed_demo_catalog: Option<String>,
-    /// Log format: pretty or json (default pretty).
+    /// Log format: pretty or json (default: pretty at a terminal, else json).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
     /// MongoDB connection string (alias MONGODB_URI); selects MongoDB as the store. Unset:
@@ -296,7 +296,12 @@ impl Settings {
                 parse_bool(raw).map(|b| seed_demo_catalog = b),
             );
         }
-        let mut log_format = LogFormat::Pretty;
+        // JSON lines wherever logs are collected (containers, files); readable at a terminal.
+        let mut log_format = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        };
         if let Some(raw) = &args.log_format {
             check(
                 "LOG_FORMAT",

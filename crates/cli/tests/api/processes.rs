@@ -132,7 +132,8 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         || {
             let log = std::fs::read_to_string(&worker_log).unwrap_or_default();
             async move {
-                let after = log.split("worker_probe=Some(").nth(1)?;
+                // JSON (`"worker_probe":"Some(…)"`) or pretty (`worker_probe=Some(…)`).
+                let after = log.split("worker_probe").nth(1)?.split("Some(").nth(1)?;
                 let address = after.split(')').next()?;
                 address.rsplit(':').next()?.parse().ok()
             }
