@@ -8,14 +8,13 @@ use axum::response::Response;
 use orderflow_core::TraceParent;
 use orderflow_telemetry::{continue_trace, traceparent_of};
 
-pub const TRACEPARENT: &str = "traceparent";
-
-fn incoming(request: &Request) -> Option<&str> {
+/// The caller's trace context, when it sent a valid one.
+fn incoming(request: &Request) -> Option<TraceParent> {
     request
         .headers()
-        .get(TRACEPARENT)
+        .get(TraceParent::NAME)
         .and_then(|v| v.to_str().ok())
-        .filter(|raw| TraceParent::parse(raw).is_ok())
+        .and_then(|raw| TraceParent::parse(raw).ok())
 }
 
 /// The request span, named by method and route template (not the raw path, which holds
@@ -33,7 +32,7 @@ pub fn request_span(request: &Request) -> tracing::Span {
         trace_id = tracing::field::Empty,
     );
     if let Some(parent) = incoming(request) {
-        continue_trace(&span, parent);
+        continue_trace(&span, &parent);
     }
     span
 }
@@ -44,12 +43,7 @@ pub fn request_span(request: &Request) -> tracing::Span {
 pub async fn trace_context(mut request: Request, next: Next) -> Response {
     let span = tracing::Span::current();
     let trace = traceparent_of(&span)
-        .and_then(|raw| TraceParent::parse(&raw).ok())
-        .or_else(|| {
-            incoming(&request)
-                .and_then(|raw| TraceParent::parse(raw).ok())
-                .map(|p| p.child())
-        })
+        .or_else(|| incoming(&request).map(|parent| parent.child()))
         .unwrap_or_else(TraceParent::generate);
     span.record("trace_id", trace.trace_id());
     request.extensions_mut().insert(trace.clone());

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Args;
@@ -94,16 +93,7 @@ async fn readyz(State(probe): State<Probe>) -> String {
 }
 
 async fn serve_metrics(State(probe): State<Probe>) -> impl IntoResponse {
-    let encoder = prometheus::TextEncoder::new();
-    match encoder.encode_to_string(&probe.metrics.registry.gather()) {
-        Ok(text) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-            text,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    orderflow_telemetry::exposition(&probe.metrics.registry)
 }
 
 /// Runs the controller until `shutdown`; its probe and metrics server alongside.

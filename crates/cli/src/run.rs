@@ -133,36 +133,52 @@ impl Backends {
                 Arc::new(FileMailer::new(&settings.mail_dir, &settings.mail_from)?)
             }
         };
-        let backends = match &settings.redis {
+        let shared = SharedState::open(settings)?;
+        Ok(Self {
+            store,
+            queue,
+            cache: shared.cache,
+            rate_limiter: shared.rate_limiter,
+            broadcaster: shared.broadcaster,
+            mailer,
+            shared_cache: shared.across_processes,
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+}
+
+/// The cache, rate limits and status broadcast: on Redis when configured (shared by every
+/// process), else in this process.
+struct SharedState {
+    cache: Arc<dyn OrderCache>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    broadcaster: Arc<dyn StatusBroadcaster>,
+    across_processes: bool,
+}
+
+impl SharedState {
+    fn open(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(match &settings.redis {
             Some(redis) => {
                 let redis = RedisConnection::open(redis.clone())?;
                 tracing::info!("cache, rate limits and status stream: Redis");
                 Self {
-                    store,
-                    queue,
                     cache: Arc::new(RedisOrderCache::new(redis.clone(), settings.cache_ttl)),
                     rate_limiter: Arc::new(RedisRateLimiter::new(redis.clone())),
                     broadcaster: Arc::new(RedisStatusBroadcaster::new(redis, BROADCAST_CAPACITY)),
-                    mailer,
-                    shared_cache: true,
-                    metrics: Arc::new(Metrics::new()),
+                    across_processes: true,
                 }
             }
             None => Self {
-                store,
-                queue,
                 cache: Arc::new(MemoryOrderCache::new(
                     settings.cache_max_entries,
                     settings.cache_ttl,
                 )),
                 rate_limiter: Arc::new(MemoryRateLimiter::new(RATE_LIMIT_KEYS)),
                 broadcaster: Arc::new(MemoryStatusBroadcaster::new(BROADCAST_CAPACITY)),
-                mailer,
-                shared_cache: false,
-                metrics: Arc::new(Metrics::new()),
+                across_processes: false,
             },
-        };
-        Ok(backends)
+        })
     }
 }
 

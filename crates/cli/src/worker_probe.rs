@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use orderflow_core::ports::{Queue, Store};
@@ -82,11 +82,5 @@ async fn readyz(State(probe): State<Probe>) -> impl IntoResponse {
 }
 
 async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        probe.metrics.encode(),
-    )
+    orderflow_telemetry::exposition(probe.metrics.registry())
 }

@@ -131,6 +131,28 @@ fn status_path() -> String {
 
 const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/shop/events";
 
+/// The end of every reconcile that changes something: an Event, then the status patch.
+/// Returns both as sent.
+async fn serve_event_and_status(handle: &mut Handle, seed: &InventorySeed) -> (Value, Value) {
+    let (event, respond) = expect(handle, Method::POST, EVENTS_PATH).await;
+    reply(respond, 201, &event);
+    let (status, respond) = expect(handle, Method::PATCH, &status_path()).await;
+    reply(respond, 200, &serde_json::to_value(seed).unwrap());
+    (event, status)
+}
+
+/// A catalog kept in the ConfigMap `spring` under `catalog.yaml`.
+fn config_map_spec(mode: SeedMode) -> InventorySeedSpec {
+    let mut spec = inline_spec();
+    spec.items = None;
+    spec.config_map_ref = Some(ConfigMapCatalog {
+        name: "spring".into(),
+        key: "catalog.yaml".into(),
+    });
+    spec.mode = mode;
+    spec
+}
+
 /// The API server's side of a reconcile that creates the Job of `seed`; returns what was
 /// applied: (config map, job, event, status).
 async fn serve_creation(handle: &mut Handle, seed: &InventorySeed) -> (Value, Value, Value, Value) {
@@ -146,10 +168,7 @@ async fn serve_creation(handle: &mut Handle, seed: &InventorySeed) -> (Value, Va
     reply(respond, 200, &config_map);
     let (job, respond) = expect(handle, Method::PATCH, &jobs_path(&name)).await;
     reply(respond, 201, &job);
-    let (event, respond) = expect(handle, Method::POST, EVENTS_PATH).await;
-    reply(respond, 201, &event);
-    let (status, respond) = expect(handle, Method::PATCH, &status_path()).await;
-    reply(respond, 200, &serde_json::to_value(seed).unwrap());
+    let (event, status) = serve_event_and_status(handle, seed).await;
     (config_map, job, event, status)
 }
 
@@ -209,24 +228,14 @@ async fn a_new_resource_gets_its_job_owned_with_the_command_mounts_and_env() {
 #[tokio::test]
 async fn a_catalog_in_a_config_map_is_mounted_from_it() {
     let (ctx, mut handle) = context();
-    let mut spec = inline_spec();
-    spec.items = None;
-    spec.config_map_ref = Some(ConfigMapCatalog {
-        name: "spring".into(),
-        key: "catalog.yaml".into(),
-    });
-    spec.mode = SeedMode::SetStock;
-    let seed = seed(spec, 1);
+    let seed = seed(config_map_spec(SeedMode::SetStock), 1);
     let name = job_name(&seed);
     let serve = async {
         let (_, respond) = expect(&mut handle, Method::GET, &jobs_path(&name)).await;
         reply(respond, 404, &not_found(&name));
         let (job, respond) = expect(&mut handle, Method::PATCH, &jobs_path(&name)).await;
         reply(respond, 201, &job);
-        let (event, respond) = expect(&mut handle, Method::POST, EVENTS_PATH).await;
-        reply(respond, 201, &event);
-        let (_, respond) = expect(&mut handle, Method::PATCH, &status_path()).await;
-        reply(respond, 200, &serde_json::to_value(&seed).unwrap());
+        serve_event_and_status(&mut handle, &seed).await;
         job
     };
     let (result, job) = tokio::join!(reconcile(Arc::new(seed.clone()), ctx), serve);
@@ -259,11 +268,7 @@ async fn serve_existing(
     let name = job_name(seed);
     let (_, respond) = expect(handle, Method::GET, &jobs_path(&name)).await;
     reply(respond, 200, &existing_job(&name, job_status));
-    let (event, respond) = expect(handle, Method::POST, EVENTS_PATH).await;
-    reply(respond, 201, &event);
-    let (status, respond) = expect(handle, Method::PATCH, &status_path()).await;
-    reply(respond, 200, &serde_json::to_value(seed).unwrap());
-    (event, status)
+    serve_event_and_status(handle, seed).await
 }
 
 #[tokio::test]
@@ -402,13 +407,7 @@ async fn a_spec_without_a_catalog_is_reported_invalid_without_a_job() {
     let mut spec = inline_spec();
     spec.items = None;
     let seed = seed(spec, 1);
-    let serve = async {
-        let (event, respond) = expect(&mut handle, Method::POST, EVENTS_PATH).await;
-        reply(respond, 201, &event);
-        let (status, respond) = expect(&mut handle, Method::PATCH, &status_path()).await;
-        reply(respond, 200, &serde_json::to_value(&seed).unwrap());
-        (event, status)
-    };
+    let serve = serve_event_and_status(&mut handle, &seed);
     let (result, (event, status)) = tokio::join!(reconcile(Arc::new(seed.clone()), ctx), serve);
     assert_eq!(result.unwrap(), Action::await_change());
     assert_eq!(event["reason"], "InvalidSpec");
@@ -428,13 +427,7 @@ async fn nothing_more(handle: &mut Handle) {
 #[tokio::test]
 async fn items_seeded_from_a_config_map_are_counted_as_the_seed_command_reads_them() {
     let (ctx, mut handle) = context();
-    let mut spec = inline_spec();
-    spec.items = None;
-    spec.config_map_ref = Some(ConfigMapCatalog {
-        name: "spring".into(),
-        key: "catalog.yaml".into(),
-    });
-    let seed = seed(spec, 1);
+    let seed = seed(config_map_spec(SeedMode::Upsert), 1);
     let name = job_name(&seed);
     let catalog = "- productId: a\n  name: A\n  unitPrice: 100\n  currency: USD\n  stock: 1\n\
                    - productId: b\n  name: B\n  unitPrice: 200\n  currency: USD\n  stock: 2\n\
@@ -459,11 +452,7 @@ async fn items_seeded_from_a_config_map_are_counted_as_the_seed_command_reads_th
                      "metadata": { "name": "spring", "namespace": NAMESPACE },
                      "data": { "catalog.yaml": catalog } }),
         );
-        let (event, respond) = expect(&mut handle, Method::POST, EVENTS_PATH).await;
-        reply(respond, 201, &event);
-        let (status, respond) = expect(&mut handle, Method::PATCH, &status_path()).await;
-        reply(respond, 200, &serde_json::to_value(&seed).unwrap());
-        status
+        serve_event_and_status(&mut handle, &seed).await.1
     };
     let (result, status) = tokio::join!(reconcile(Arc::new(seed.clone()), ctx), serve);
     result.unwrap();

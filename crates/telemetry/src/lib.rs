@@ -7,5 +7,5 @@ mod metrics;
 mod trace_context;
 
 pub use logging::{LogFormat, TelemetryGuard, init_logging};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, exposition};
 pub use trace_context::{continue_trace, install_propagator, traceparent_of};

@@ -16,6 +16,18 @@ const PIPELINE_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
 
+/// A `/metrics` answer: `registry` in the Prometheus text format, with its content type, as
+/// HTTP frameworks take a response (headers, body). Every process serves it this way.
+pub fn exposition(registry: &Registry) -> ([(&'static str, &'static str); 1], String) {
+    let mut buffer = Vec::new();
+    // Encoding gathered families into memory cannot fail.
+    let _ = TextEncoder::new().encode(&registry.gather(), &mut buffer);
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        String::from_utf8(buffer).unwrap_or_default(),
+    )
+}
+
 /// Why a placement was refused: the label values of `orderflow_orders_rejected_total`.
 pub const REJECTION_REASONS: &[&str] = &[
     "invalid",
@@ -229,12 +241,8 @@ impl Metrics {
         metrics
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
-        let mut buffer = Vec::new();
-        // Encoding gathered families into memory cannot fail.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
-        String::from_utf8(buffer).unwrap_or_default()
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {

@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use opentelemetry::global;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use orderflow_core::TraceParent;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-const TRACEPARENT: &str = "traceparent";
 
 /// Makes `traceparent` the propagation format (idempotent).
 pub fn install_propagator() {
     global::set_text_map_propagator(TraceContextPropagator::new());
 }
 
-/// Makes `span` a child of the remote span `traceparent` names.
-pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
-    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+/// Makes `span` a child of the remote span `parent` names.
+pub fn continue_trace(span: &tracing::Span, parent: &TraceParent) {
+    let carrier = HashMap::from([(TraceParent::NAME.to_owned(), parent.to_string())]);
     let parent = global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
     if parent.span().span_context().is_valid() {
         // Fails only for a span that already started children; ours are fresh.
@@ -25,13 +24,15 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
     }
 }
 
-/// The `traceparent` naming `span` itself, when spans are exported.
-pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+/// The trace context naming `span` itself, when spans are exported.
+pub fn traceparent_of(span: &tracing::Span) -> Option<TraceParent> {
     let context = span.context();
     if !context.span().span_context().is_valid() {
         return None;
     }
     let mut carrier = HashMap::new();
     global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-    carrier.remove(TRACEPARENT)
+    carrier
+        .remove(TraceParent::NAME)
+        .and_then(|raw| TraceParent::parse(&raw).ok())
 }

@@ -11,7 +11,7 @@ mod sampler;
 mod worker;
 
 pub use housekeeper::Housekeeper;
-pub use message::{ORDER_ID_ATTRIBUTE, OrderMessage, TRACEPARENT_ATTRIBUTE};
+pub use message::OrderMessage;
 pub use relay::{OutboxRelay, RelaySettings};
 pub use sampler::PipelineSampler;
 pub use tokio_util::sync::CancellationToken;

@@ -3,8 +3,6 @@ use serde::{Deserialize, Serialize};
 
 /// The message attribute naming the order (readable without parsing the body).
 pub const ORDER_ID_ATTRIBUTE: &str = "orderId";
-/// The message attribute carrying the W3C trace context of the request that placed the order.
-pub const TRACEPARENT_ATTRIBUTE: &str = "traceparent";
 
 /// The queue message of a placed order (the outbox payload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

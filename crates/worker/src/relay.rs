@@ -2,13 +2,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_core::TraceParent;
 use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
 use orderflow_telemetry::{continue_trace, traceparent_of};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backoff::exponential;
-use crate::message::{ORDER_ID_ATTRIBUTE, TRACEPARENT_ATTRIBUTE};
+use crate::message::ORDER_ID_ATTRIBUTE;
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -78,14 +79,13 @@ impl OutboxRelay {
                 messaging.operation.type = "send",
                 order_id = %entry.order_id,
             );
-            let trace = entry.trace_parent.as_ref().map(ToString::to_string);
-            if let Some(parent) = &trace {
+            if let Some(parent) = &entry.trace_parent {
                 continue_trace(&span, parent);
             }
             let mut attributes =
                 BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
-            if let Some(trace) = traceparent_of(&span).or(trace) {
-                attributes.insert(TRACEPARENT_ATTRIBUTE.to_owned(), trace);
+            if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone()) {
+                attributes.insert(TraceParent::NAME.to_owned(), trace.to_string());
             }
             let message = OutgoingMessage {
                 body: entry.payload.clone(),

@@ -12,7 +12,6 @@ use tracing::Instrument;
 use crate::OrderMessage;
 use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
-use crate::message::TRACEPARENT_ATTRIBUTE;
 use orderflow_telemetry::{Metrics, continue_trace};
 
 #[derive(Debug, Clone)]
@@ -123,7 +122,13 @@ impl Worker {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
-                let age = (orderflow_core::now() - message.sent_at).unsigned_abs();
+                // A sender's clock ahead of ours would make the age negative: count it as 0.
+                let age = orderflow_core::now() - message.sent_at;
+                let age = if age.is_negative() {
+                    Duration::ZERO
+                } else {
+                    age.unsigned_abs()
+                };
                 self.metrics.message_received(age);
                 let job = Job {
                     queue: Arc::clone(&self.queue),
@@ -175,10 +180,10 @@ impl Job {
     async fn handle(&self, message: ReceivedMessage) {
         let parent = message
             .attributes
-            .get(TRACEPARENT_ATTRIBUTE)
-            .filter(|raw| TraceParent::parse(raw).is_ok());
+            .get(TraceParent::NAME)
+            .and_then(|raw| TraceParent::parse(raw).ok());
         let trace_id = parent
-            .and_then(|raw| TraceParent::parse(raw).ok())
+            .as_ref()
             .map(|trace| trace.trace_id().to_owned())
             .unwrap_or_default();
         let span = tracing::info_span!("process_message",
@@ -188,7 +193,7 @@ impl Job {
             messaging.message.id = %message.id,
             receive_count = message.receive_count,
             trace_id);
-        if let Some(parent) = parent {
+        if let Some(parent) = &parent {
             continue_trace(&span, parent);
         }
         let started = std::time::Instant::now();

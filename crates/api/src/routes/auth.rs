@@ -24,13 +24,11 @@ async fn enforce(
     limit: RateLimit,
     count: bool,
 ) -> Result<(), Problem> {
-    let limiter = &state.rate_limiter;
-    let decision = if count {
-        limiter.hit(key, limit.limit, limit.window).await
-    } else {
-        limiter.check(key, limit.limit, limit.window).await
-    };
-    match decision {
+    match state
+        .rate_limiter
+        .decide(key, limit.limit, limit.window, count)
+        .await
+    {
         Ok(RateDecision::Allowed) => Ok(()),
         Ok(RateDecision::Limited { retry_after }) => Err(Problem::too_many_requests(retry_after)),
         Err(e) => {

@@ -297,6 +297,44 @@ impl Http {
         .await
     }
 
+    /// Reads an order's server-sent event stream until the server closes it; returns each
+    /// `status` event's data.
+    pub async fn status_events(&self, token: &str, id: &str) -> Vec<Value> {
+        let mut response = self
+            .request(Method::GET, &format!("/api/orders/{id}/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        let mut text = String::new();
+        let read_all = async {
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read_all)
+            .await
+            .expect("the stream closes after a terminal status");
+        text.split("\n\n")
+            .filter(|block| block.lines().any(|l| l == "event: status"))
+            .map(|block| {
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                serde_json::from_str(data).unwrap()
+            })
+            .collect()
+    }
+
     /// Waits until the API answers `/readyz`.
     pub async fn wait_until_up(&self) {
         eventually(Duration::from_secs(30), "the API to come up", || async {

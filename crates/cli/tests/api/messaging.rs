@@ -10,7 +10,7 @@ use orderflow_infra::aws::SqsQueue;
 use orderflow_testkit::aws;
 use orderflow_testkit::services::{PrivateRedis, free_port, fresh_redis_prefix, redis_url};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use tempfile::TempDir;
 
 use crate::helpers::{
@@ -90,28 +90,6 @@ fn unique_email(name: &str) -> String {
     format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())
 }
 
-/// Reads an order's event stream until it ends; the `status` of each event.
-async fn streamed_statuses(http: &Http, token: &str, id: &str) -> Vec<String> {
-    let response = http
-        .request(Method::GET, &format!("/api/orders/{id}/events"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let text = tokio::time::timeout(Duration::from_secs(60), response.text())
-        .await
-        .expect("the stream ends after a terminal status")
-        .unwrap();
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data: "))
-        .map(|data| {
-            let event: Value = serde_json::from_str(data).unwrap();
-            event["status"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_goes_through_redis_sqs_and_ses_across_api_and_worker_processes() {
     let deployment = Deployment::new(5).await;
@@ -161,10 +139,14 @@ async fn an_order_goes_through_redis_sqs_and_ses_across_api_and_worker_processes
         "same trace id as the API request: {sent_trace}"
     );
 
-    let (statuses, worker) = tokio::join!(streamed_statuses(&http, &token, &id), async {
+    let (events, worker) = tokio::join!(http.status_events(&token, &id), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         deployment.start("worker", &[], None, "worker.log")
     });
+    let statuses: Vec<_> = events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["PENDING", "PROCESSING", "PROCESSED"]);
 
     deployment.wait_until_drained().await;

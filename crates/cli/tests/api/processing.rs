@@ -6,47 +6,9 @@ use async_trait::async_trait;
 use orderflow_core::ports::{AcceptAll, OrderProcessor, OutgoingMessage, ProcessingError};
 use orderflow_core::{Order, OrderId};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with, spawn_serve};
-
-/// Reads a server-sent event stream until the server closes it; returns each `status`
-/// event's data.
-async fn read_status_events(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
-    let mut response = app
-        .request(Method::GET, &format!("/api/orders/{id}/events"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/event-stream")
-    );
-    let mut text = String::new();
-    let read_all = async {
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read_all)
-        .await
-        .expect("the stream closes after a terminal status");
-    text.split("\n\n")
-        .filter(|block| block.lines().any(|l| l == "event: status"))
-        .map(|block| {
-            let data = block
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap();
-            serde_json::from_str(data).unwrap()
-        })
-        .collect()
-}
+use crate::helpers::{eventually, spawn_app, spawn_app_with, spawn_serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_is_processed_emailed_once_and_streamed_live() {
@@ -56,7 +18,7 @@ async fn an_order_is_processed_emailed_once_and_streamed_live() {
     let id = app.place_one(&token, "sku-mug", 2).await;
 
     // Watch from PENDING, then let a worker at it.
-    let watching = read_status_events(&app, &token, &id);
+    let watching = app.status_events(&token, &id);
     let worker = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         app.start_worker(Arc::new(AcceptAll)).await
@@ -93,7 +55,7 @@ async fn an_order_is_processed_emailed_once_and_streamed_live() {
     assert!(eml.contains("39.98 USD"));
 
     // Watching a finished order: its current status, then the stream ends.
-    let events = read_status_events(&app, &token, &id).await;
+    let events = app.status_events(&token, &id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], "PROCESSED");
     let stranger = app.user("watcher@example.com").await;

@@ -11,6 +11,9 @@ pub struct TraceParent {
 }
 
 impl TraceParent {
+    /// The name it travels under: the HTTP header, and the queue message attribute.
+    pub const NAME: &'static str = "traceparent";
+
     /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; all-zero ids are invalid.
     /// Later versions may append fields, which are ignored, as the specification asks.
     pub fn parse(raw: &str) -> Result<Self, String> {

@@ -88,10 +88,6 @@ impl SqsQueue {
             max_receives,
         })
     }
-
-    pub fn url(&self) -> &str {
-        &self.url
-    }
 }
 
 /// `{"deadLetterTargetArn": "arn:aws:sqs:region:account:name", "maxReceiveCount": 5}`;

@@ -35,7 +35,7 @@ impl MemoryRateLimiter {
         }
     }
 
-    fn decide(&self, key: &str, limit: u32, length: Duration, count_it: bool) -> RateDecision {
+    fn count(&self, key: &str, limit: u32, length: Duration, count_it: bool) -> RateDecision {
         let now = Instant::now();
         let mut windows = self
             .windows
@@ -69,21 +69,13 @@ impl MemoryRateLimiter {
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn hit(
+    async fn decide(
         &self,
         key: &str,
         limit: u32,
         window: Duration,
+        count_it: bool,
     ) -> Result<RateDecision, RateLimitError> {
-        Ok(self.decide(key, limit, window, true))
-    }
-
-    async fn check(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<RateDecision, RateLimitError> {
-        Ok(self.decide(key, limit, window, false))
+        Ok(self.count(key, limit, window, count_it))
     }
 }

@@ -39,7 +39,10 @@ impl RedisRateLimiter {
             fixed_window: redis::Script::new(FIXED_WINDOW),
         }
     }
+}
 
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
     async fn decide(
         &self,
         key: &str,
@@ -70,26 +73,5 @@ impl RedisRateLimiter {
                 retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
             }
         })
-    }
-}
-
-#[async_trait]
-impl RateLimiter for RedisRateLimiter {
-    async fn hit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<RateDecision, RateLimitError> {
-        self.decide(key, limit, window, true).await
-    }
-
-    async fn check(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<RateDecision, RateLimitError> {
-        self.decide(key, limit, window, false).await
     }
 }
