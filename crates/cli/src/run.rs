@@ -18,7 +18,9 @@ use orderflow_infra::redis::{
     RedisConnection, RedisOrderCache, RedisRateLimiter, RedisStatusBroadcaster,
 };
 use orderflow_store::{MongoStore, SqliteQueue, SqliteStore};
-use orderflow_telemetry::Metrics;
+use orderflow_telemetry::{
+    InstrumentedCache, InstrumentedMailer, InstrumentedQueue, InstrumentedStore, Metrics,
+};
 use orderflow_worker::{
     CancellationToken, Housekeeper, OutboxRelay, PipelineSampler, RelaySettings, Worker,
 };
@@ -74,6 +76,7 @@ pub struct Backends {
 
 impl Backends {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
         // The SQLite file holds the store unless MongoDB does, and the queue unless SQS does.
         let embedded = if settings.mongo_uri.is_none() || settings.sqs_queue_url.is_none() {
             let data_dir = settings.data_dir.clone();
@@ -94,11 +97,19 @@ impl Backends {
             Some(uri) => {
                 let mongo = MongoStore::connect(uri).await?;
                 tracing::info!(database = mongo.database_name(), "store: MongoDB");
-                Arc::new(mongo)
+                Arc::new(InstrumentedStore::new(
+                    Arc::new(mongo),
+                    "mongodb",
+                    metrics.clone(),
+                ))
             }
             None => {
                 tracing::info!("store: SQLite in DATA_DIR");
-                Arc::new(sqlite()?)
+                Arc::new(InstrumentedStore::new(
+                    Arc::new(sqlite()?),
+                    "sqlite",
+                    metrics.clone(),
+                ))
             }
         };
         let uses_aws = settings.sqs_queue_url.is_some() || settings.ses.is_some();
@@ -116,24 +127,45 @@ impl Backends {
             (Some(url), Some(sdk)) => {
                 let sqs = SqsQueue::connect(sdk, url.as_str()).await?;
                 tracing::info!(queue = url, max_receives = sqs.max_receives(), "queue: SQS");
-                Arc::new(sqs)
+                let name = url.rsplit('/').next().unwrap_or(url.as_str());
+                Arc::new(InstrumentedQueue::new(
+                    Arc::new(sqs),
+                    "aws_sqs",
+                    name,
+                    metrics.clone(),
+                ))
             }
             _ => {
                 tracing::info!("queue: embedded, in the SQLite file in DATA_DIR");
-                Arc::new(SqliteQueue::new(&sqlite()?, settings.queue_max_receives))
+                let embedded = SqliteQueue::new(&sqlite()?, settings.queue_max_receives);
+                Arc::new(InstrumentedQueue::new(
+                    Arc::new(embedded),
+                    "sqlite",
+                    "orders",
+                    metrics.clone(),
+                ))
             }
         };
         let mailer: Arc<dyn Mailer> = match (&settings.ses, &sdk) {
             (Some(ses), Some(sdk)) => {
                 tracing::info!(from = ses.from, "mail: SES v2");
-                Arc::new(SesMailer::new(sdk, ses.clone()))
+                Arc::new(InstrumentedMailer::new(
+                    Arc::new(SesMailer::new(sdk, ses.clone())),
+                    "aws_ses",
+                    metrics.clone(),
+                ))
             }
             _ => {
                 tracing::info!(dir = %settings.mail_dir.display(), "mail: .eml files");
-                Arc::new(FileMailer::new(&settings.mail_dir, &settings.mail_from)?)
+                let files = FileMailer::new(&settings.mail_dir, &settings.mail_from)?;
+                Arc::new(InstrumentedMailer::new(
+                    Arc::new(files),
+                    "file",
+                    metrics.clone(),
+                ))
             }
         };
-        let shared = SharedState::open(settings)?;
+        let shared = SharedState::open(settings, &metrics)?;
         Ok(Self {
             store,
             queue,
@@ -142,7 +174,7 @@ impl Backends {
             broadcaster: shared.broadcaster,
             mailer,
             shared_cache: shared.across_processes,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         })
     }
 }
@@ -157,13 +189,17 @@ struct SharedState {
 }
 
 impl SharedState {
-    fn open(settings: &Settings) -> anyhow::Result<Self> {
+    fn open(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Self> {
         Ok(match &settings.redis {
             Some(redis) => {
                 let redis = RedisConnection::open(redis.clone())?;
                 tracing::info!("cache, rate limits and status stream: Redis");
                 Self {
-                    cache: Arc::new(RedisOrderCache::new(redis.clone(), settings.cache_ttl)),
+                    cache: Arc::new(InstrumentedCache::new(
+                        Arc::new(RedisOrderCache::new(redis.clone(), settings.cache_ttl)),
+                        "redis",
+                        metrics.clone(),
+                    )),
                     rate_limiter: Arc::new(RedisRateLimiter::new(redis.clone())),
                     broadcaster: Arc::new(RedisStatusBroadcaster::new(redis, BROADCAST_CAPACITY)),
                     across_processes: true,

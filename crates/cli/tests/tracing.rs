@@ -9,8 +9,9 @@ mod helpers;
 
 use std::sync::Arc;
 
+use opentelemetry::trace::SpanKind;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use orderflow_core::ports::AcceptAll;
 use reqwest::Method;
 use serde_json::json;
@@ -87,5 +88,43 @@ async fn the_request_the_publish_and_the_processing_of_an_order_are_one_trace() 
     );
     assert_eq!(publish.parent_span_id, request.span_context.span_id());
     assert_eq!(process.parent_span_id, publish.span_context.span_id());
+
+    // Each dependency call is a client span of the work it serves, with the attributes the
+    // OpenTelemetry semantic conventions give it.
+    let child_of = |parent: &SpanData, name: &str| {
+        in_trace
+            .iter()
+            .find(|s| s.name == name && s.parent_span_id == parent.span_context.span_id())
+            .unwrap_or_else(|| panic!("no {name:?} span under {:?}", parent.name))
+    };
+    let placement = child_of(request, "place_order");
+    assert_eq!(placement.span_kind, SpanKind::Client);
+    assert_eq!(attribute(placement, "db.system.name"), "sqlite");
+    assert_eq!(attribute(placement, "db.operation.name"), "place_order");
+    let send = child_of(publish, "send orders");
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(attribute(send, "messaging.system"), "sqlite");
+    assert_eq!(attribute(send, "messaging.operation.type"), "send");
+    assert_eq!(attribute(send, "messaging.destination.name"), "orders");
+    let transition = child_of(process, "transition_order");
+    assert_eq!(
+        attribute(transition, "db.operation.name"),
+        "transition_order"
+    );
+    let mail = in_trace
+        .iter()
+        .find(|s| s.name == "send mail")
+        .expect("the email is sent in the order's trace");
+    assert_eq!(mail.span_kind, SpanKind::Client);
+    assert_eq!(attribute(mail, "mail.system"), "file");
     provider.shutdown().unwrap();
+}
+
+/// The string value of a span attribute, or a panic naming the ones it has.
+fn attribute(span: &SpanData, key: &str) -> String {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+        .unwrap_or_else(|| panic!("{:?} has no {key}: {:?}", span.name, span.attributes))
 }

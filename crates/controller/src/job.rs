@@ -104,6 +104,9 @@ pub fn seed_job(seed: &InventorySeed, default_image: Option<&str>) -> Result<Job
     let container = Container {
         name: "seed".to_owned(),
         image: Some(image),
+        // The service images' entrypoints name their subcommand (`orderflow api`): the Job
+        // names the binary itself, found on the image's PATH.
+        command: Some(vec!["orderflow".to_owned()]),
         args: Some(
             ["seed", "--file", &file, "--mode", spec.mode.as_flag()]
                 .map(str::to_owned)

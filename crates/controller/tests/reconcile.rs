@@ -201,6 +201,7 @@ async fn a_new_resource_gets_its_job_owned_with_the_command_mounts_and_env() {
     let pod = &job["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_eq!(container["image"], IMAGE);
+    assert_eq!(container["command"], json!(["orderflow"]));
     assert_eq!(
         container["args"],
         json!([

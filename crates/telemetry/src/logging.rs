@@ -1,11 +1,13 @@
 use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::json_lines::JsonWithTraceIds;
 use crate::trace_context::install_propagator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,14 +19,12 @@ pub enum LogFormat {
 /// Flushes and stops the trace exporter when dropped: keep it until the process exits.
 #[must_use = "dropping the guard stops trace export"]
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    provider: SdkTracerProvider,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take()
-            && let Err(e) = provider.shutdown()
-        {
+        if let Err(e) = self.provider.shutdown() {
             eprintln!("flushing traces failed: {e}");
         }
     }
@@ -37,43 +37,48 @@ fn otlp_configured() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`): JSON lines or human-readable.
-/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over OTLP (HTTP/protobuf),
-/// honouring the standard `OTEL_*` variables (service name, resource attributes, sampler).
-pub fn init_logging(format: LogFormat) -> TelemetryGuard {
-    install_propagator();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let provider = if otlp_configured() {
+/// With OTLP configured, a provider exporting over HTTP/protobuf under the standard `OTEL_*`
+/// variables. Otherwise spans still get trace and span ids (log lines and `traceresponse`
+/// name them, and the context travels with each order) but go nowhere: nothing is recorded
+/// unless the caller's `traceparent` asked for it.
+fn tracer_provider() -> SdkTracerProvider {
+    if otlp_configured() {
         match opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
         {
-            Ok(exporter) => Some(
-                SdkTracerProvider::builder()
+            Ok(exporter) => {
+                return SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .build(),
-            ),
-            Err(e) => {
-                eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot export traces: {e}");
-                None
+                    .build();
             }
+            Err(e) => eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot export traces: {e}"),
         }
-    } else {
-        None
-    };
-    let otel = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow")));
+    }
+    SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
+        .build()
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): JSON lines (each naming its
+/// `trace_id` and `span_id` inside a span) or human-readable. With
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over OTLP (HTTP/protobuf),
+/// honouring the standard `OTEL_*` variables (service name, resource attributes, sampler).
+pub fn init_logging(format: LogFormat) -> TelemetryGuard {
+    install_propagator();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let provider = tracer_provider();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow"));
     // Colours only for a person at a terminal, never into files or container logs.
     let ansi = std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let dispatch = Arc::new(OnceLock::new());
     let result = match format {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
+                    .event_format(JsonWithTraceIds::new(dispatch.clone()))
+                    .fmt_fields(JsonWithTraceIds::fields())
                     .with_writer(std::io::stderr),
             )
             .try_init(),
@@ -86,6 +91,10 @@ pub fn init_logging(format: LogFormat) -> TelemetryGuard {
             .try_init(),
     };
     // Already initialised (tests start several apps in one process): keep the first.
-    let _ = result;
+    if result.is_ok() {
+        tracing::dispatcher::get_default(|installed| {
+            let _ = dispatch.set(installed.downgrade());
+        });
+    }
     TelemetryGuard { provider }
 }

@@ -59,6 +59,7 @@ pub struct Metrics {
     cache_requests: IntCounterVec,
     cache_errors: IntCounter,
     emails: IntCounterVec,
+    dependency_duration: HistogramVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -220,6 +221,13 @@ impl Metrics {
                 "Order emails by outcome (sent, rejected, failed)",
                 &["outcome"],
             ),
+            dependency_duration: histogram_vec(
+                &registry,
+                "orderflow_dependency_operation_duration_seconds",
+                "Calls to the store, cache, queue and mail service by operation and outcome",
+                &["dependency", "system", "operation", "outcome"],
+                LATENCY_BUCKETS,
+            ),
             registry,
         };
         // Zeros from the start, so rates and alerts see the series before the first event.
@@ -302,6 +310,21 @@ impl Metrics {
         set("visible", depth.visible);
         set("in_flight", depth.in_flight);
         set("dead_lettered", depth.dead_lettered);
+    }
+
+    /// One call to a dependency. `dependency` (store, cache, queue, mail), `system` and
+    /// `operation` come from fixed sets in the instrumented adapters; `outcome` is ok or error.
+    pub fn dependency_call(
+        &self,
+        dependency: &str,
+        system: &str,
+        operation: &str,
+        outcome: &str,
+        took: Duration,
+    ) {
+        self.dependency_duration
+            .with_label_values(&[dependency, system, operation, outcome])
+            .observe(took.as_secs_f64());
     }
 
     pub fn outbox_backlog(&self, entries: u64) {

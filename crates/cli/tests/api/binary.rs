@@ -226,6 +226,45 @@ async fn logs_are_json_lines_without_secrets_tokens_or_email_addresses() {
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
     assert!(log.contains(&id), "orders are named by id");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let hex = |value: &serde_json::Value, digits: usize| {
+        value
+            .as_str()
+            .is_some_and(|s| s.len() == digits && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let in_spans: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line.get("span").is_some())
+        .collect();
+    assert!(!in_spans.is_empty(), "some lines are written inside spans");
+    for line in &in_spans {
+        assert!(
+            hex(&line["trace_id"], 32) && hex(&line["span_id"], 16),
+            "a line inside a span names its trace and span: {line}"
+        );
+    }
+    // The API's lines about the order and the worker's are in the same trace.
+    let trace_of_lines_in = |span_name: &str| -> Vec<String> {
+        in_spans
+            .iter()
+            .filter(|line| line.to_string().contains(&id))
+            .filter(|line| {
+                line["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|s| s["name"] == span_name))
+            })
+            .map(|line| line["trace_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let api_traces = trace_of_lines_in("request");
+    let worker_traces = trace_of_lines_in("process_message");
+    assert!(
+        worker_traces.iter().any(|t| api_traces.contains(t)),
+        "the worker's lines about the order share the request's trace: {api_traces:?} {worker_traces:?}"
+    );
     let access_tokens = [
         token.as_str(),
         session["accessToken"].as_str().unwrap(),

@@ -1,0 +1,269 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_core::ports::{
+    Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
+    NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
+    RefreshTokenStore, Rotation, Store, StoreError, Transitioned, UpsertSummary, UserRecord,
+    UserStore,
+};
+use orderflow_core::{
+    IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductId, StatusTransition, TokenHash,
+    TraceParent, User, UserId,
+};
+use time::OffsetDateTime;
+use tracing::field::Empty;
+
+use super::Dependency;
+use crate::Metrics;
+
+/// A [`Store`] whose every call is a database client span (`db.*` attributes) and a
+/// `dependency="store"` duration.
+pub struct InstrumentedStore {
+    inner: Arc<dyn Store>,
+    dependency: Dependency,
+}
+
+impl InstrumentedStore {
+    /// `system` is the OpenTelemetry `db.system.name`: `sqlite`, `mongodb`.
+    pub fn new(inner: Arc<dyn Store>, system: &'static str, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner,
+            dependency: Dependency {
+                kind: "store",
+                system,
+                metrics,
+            },
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let span = tracing::info_span!(
+            "store",
+            otel.name = operation,
+            otel.kind = "client",
+            db.system.name = self.dependency.system,
+            db.operation.name = operation,
+            error.type = Empty,
+            otel.status_code = Empty,
+        );
+        self.dependency.call(operation, span, work).await
+    }
+}
+
+#[async_trait]
+impl UserStore for InstrumentedStore {
+    async fn insert_user(&self, record: &UserRecord) -> Result<bool, StoreError> {
+        self.call("insert_user", self.inner.insert_user(record))
+            .await
+    }
+
+    async fn user_by_email(
+        &self,
+        normalized_email: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.call("user_by_email", self.inner.user_by_email(normalized_email))
+            .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.call("user_by_id", self.inner.user_by_id(id)).await
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for InstrumentedStore {
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
+        self.call(
+            "insert_refresh_token",
+            self.inner.insert_refresh_token(token),
+        )
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        next_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let work = self
+            .inner
+            .rotate_refresh_token(presented, next, next_expires_at, now);
+        self.call("rotate_refresh_token", work).await
+    }
+
+    async fn revoke_token_family(
+        &self,
+        presented: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let work = self.inner.revoke_token_family(presented, now);
+        self.call("revoke_token_family", work).await
+    }
+}
+
+#[async_trait]
+impl InventoryStore for InstrumentedStore {
+    async fn upsert_products(&self, products: &[Product]) -> Result<UpsertSummary, StoreError> {
+        self.call("upsert_products", self.inner.upsert_products(products))
+            .await
+    }
+
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        self.call("product", self.inner.product(id)).await
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        self.call("products_by_ids", self.inner.products_by_ids(ids))
+            .await
+    }
+
+    async fn list_products(
+        &self,
+        after: Option<&ProductId>,
+        limit: u32,
+    ) -> Result<Vec<Product>, StoreError> {
+        self.call("list_products", self.inner.list_products(after, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl OrderStore for InstrumentedStore {
+    async fn place_order(
+        &self,
+        order: &Order,
+        claim: Option<&IdempotencyClaim>,
+        trace: Option<&TraceParent>,
+    ) -> Result<Placement, StoreError> {
+        self.call("place_order", self.inner.place_order(order, claim, trace))
+            .await
+    }
+
+    async fn idempotent_replay(
+        &self,
+        user_id: UserId,
+        key: &IdempotencyKey,
+        expired_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentReplay>, StoreError> {
+        let work = self.inner.idempotent_replay(user_id, key, expired_before);
+        self.call("idempotent_replay", work).await
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.call("order", self.inner.order(id)).await
+    }
+
+    async fn list_orders(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        let work = self.inner.list_orders(user_id, status, before, limit);
+        self.call("list_orders", work).await
+    }
+
+    async fn transition_order(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+    ) -> Result<Transitioned, StoreError> {
+        let work = self.inner.transition_order(id, transition);
+        self.call("transition_order", work).await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for InstrumentedStore {
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.call("pending_outbox", self.inner.pending_outbox(limit))
+            .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.call("claim_outbox", self.inner.claim_outbox(limit, lease, now))
+            .await
+    }
+
+    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.call("mark_outbox_sent", self.inner.mark_outbox_sent(id, now))
+            .await
+    }
+
+    async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.call("retry_outbox", self.inner.retry_outbox(id, retry_at))
+            .await
+    }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        self.call("outbox_backlog", self.inner.outbox_backlog())
+            .await
+    }
+}
+
+#[async_trait]
+impl NotificationStore for InstrumentedStore {
+    async fn begin_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<NotificationState, StoreError> {
+        let work = self.inner.begin_notification(order_id, status, lease, now);
+        self.call("begin_notification", work).await
+    }
+
+    async fn complete_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        rejected: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let work = self
+            .inner
+            .complete_notification(order_id, status, rejected, now);
+        self.call("complete_notification", work).await
+    }
+
+    async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError> {
+        let work = self.inner.notifications_completed(order_id);
+        self.call("notifications_completed", work).await
+    }
+}
+
+#[async_trait]
+impl Housekeeping for InstrumentedStore {
+    async fn purge(
+        &self,
+        now: OffsetDateTime,
+        keys_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+    ) -> Result<Purged, StoreError> {
+        self.call("purge", self.inner.purge(now, keys_before, sent_before))
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for InstrumentedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call("ping", self.inner.ping()).await
+    }
+}
