@@ -353,9 +353,11 @@ impl Http {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
+        // The metrics name the store's system on purpose (`system="sqlite"`), nothing else.
+        let checked = text.replace(r#"system="sqlite""#, "");
         for forbidden in NEVER_IN_A_RESPONSE {
             assert!(
-                !text.to_lowercase().contains(&forbidden.to_lowercase()),
+                !checked.to_lowercase().contains(&forbidden.to_lowercase()),
                 "a response leaked {forbidden:?}: {}",
                 text.chars().take(500).collect::<String>()
             );
