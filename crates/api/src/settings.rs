@@ -33,6 +33,32 @@ impl Default for RateLimits {
     }
 }
 
+/// How long and how much a client may take to send its request head, and how long open
+/// connections get to finish after a shutdown begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers); larger ones are answered 431.
+    /// At least 8 KiB.
+    pub max_header_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl ConnectionLimits {
+    /// The smallest head limit the HTTP server accepts.
+    pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub rate_limits: RateLimits,
@@ -45,6 +71,11 @@ pub struct ApiSettings {
     /// status broadcast: the safety net for a missed broadcast, and the only way to hear a
     /// worker in another process when the broadcast is in-process.
     pub events_recheck: Duration,
+    pub connections: ConnectionLimits,
+    /// `Strict-Transport-Security` max-age, when the service is reached only over HTTPS.
+    pub hsts_max_age: Option<Duration>,
+    /// Origins whose scripts may call the API (CORS); none by default.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ApiSettings {
@@ -56,6 +87,9 @@ impl Default for ApiSettings {
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             cache_policy: CachePolicy::AllOrders,
             events_recheck: Duration::from_millis(500),
+            connections: ConnectionLimits::default(),
+            hsts_max_age: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -1,10 +1,20 @@
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::AppState;
 use crate::routes::router;
+use crate::settings::ConnectionLimits;
 
 /// The API bound to its listener, built the same way for `main` and for tests.
 pub struct Application {
@@ -24,21 +34,78 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        serve(self.listener, self.state, shutdown).await
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let limits = self.state.settings.connections;
+        serve(self.listener, router(self.state), limits, shutdown).await;
     }
 }
 
-pub async fn serve(
+/// Accepts connections until `shutdown`; then stops accepting, lets requests in flight
+/// finish (idle keep-alive connections close at once), and drops whatever is still open
+/// after `limits.shutdown_grace` (event streams, stuck clients).
+///
+/// A client gets `limits.header_read_timeout` to send its request head, so connections
+/// that trickle bytes (slow loris) are closed, and a head over `limits.max_header_bytes`
+/// is answered 431.
+async fn serve(
     listener: TcpListener,
-    state: AppState,
+    app: Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(
+            limits
+                .max_header_bytes
+                .max(ConnectionLimits::MIN_HEADER_BYTES),
+        );
+    let builder = builder.http1_only();
+    let graceful = GracefulShutdown::new();
+    let cut_off = tokio_util::sync::CancellationToken::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Small responses go out at once rather than waiting on Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        let cut_off = cut_off.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                // Resets and timeouts are the client's business: nothing to report.
+                _ = connection => {}
+                () = cut_off.cancelled() => {}
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?limits.shutdown_grace, "connections still open after the shutdown grace were closed");
+        cut_off.cancel();
+    }
 }

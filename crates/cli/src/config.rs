@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
-use orderflow_api::ApiSettings;
 use orderflow_api::auth::JwtSecret;
+use orderflow_api::{ApiSettings, ConnectionLimits};
 use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
 use orderflow_infra::redis::RedisSettings;
 use orderflow_worker::WorkerSettings;
@@ -46,6 +46,21 @@ pub struct RunArgs {
     /// Largest accepted request body in bytes (default 65536).
     #[arg(long, env = "BODY_LIMIT_BYTES")]
     pub body_limit_bytes: Option<String>,
+    /// Largest accepted request head in bytes, at least 8192 (default 16384); larger: 431.
+    #[arg(long, env = "MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<String>,
+    /// How long a client may take to send its request head, e.g. 10s (default 10s).
+    #[arg(long, env = "HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// How long open connections get to finish after SIGTERM, e.g. 10s (default 10s).
+    #[arg(long, env = "SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
+    /// Send Strict-Transport-Security with this max-age, e.g. 365d (default: not sent).
+    #[arg(long, env = "HSTS_MAX_AGE")]
+    pub hsts_max_age: Option<String>,
+    /// Comma-separated origins allowed to call the API from browsers (default: none).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
     /// How long a cached order lives, e.g. 600s (default 10m).
     #[arg(long, env = "CACHE_TTL")]
     pub cache_ttl: Option<String>,
@@ -278,6 +293,48 @@ impl Settings {
                 parse_positive(raw).map(|n| api.body_limit_bytes = n as usize),
             );
         }
+        if let Some(raw) = &args.max_header_bytes {
+            check(
+                "MAX_HEADER_BYTES",
+                parse_positive(raw)
+                    .map(|n| n as usize)
+                    .and_then(|n| {
+                        if n >= ConnectionLimits::MIN_HEADER_BYTES {
+                            Ok(n)
+                        } else {
+                            Err(format!(
+                                "{n} is below the smallest limit, {}",
+                                ConnectionLimits::MIN_HEADER_BYTES
+                            ))
+                        }
+                    })
+                    .map(|n| api.connections.max_header_bytes = n),
+            );
+        }
+        if let Some(raw) = &args.header_read_timeout {
+            check(
+                "HEADER_READ_TIMEOUT",
+                parse_duration(raw).map(|d| api.connections.header_read_timeout = d),
+            );
+        }
+        if let Some(raw) = &args.shutdown_grace {
+            check(
+                "SHUTDOWN_GRACE",
+                parse_duration(raw).map(|d| api.connections.shutdown_grace = d),
+            );
+        }
+        if let Some(raw) = &args.hsts_max_age {
+            check(
+                "HSTS_MAX_AGE",
+                parse_duration(raw).map(|d| api.hsts_max_age = Some(d)),
+            );
+        }
+        if let Some(raw) = &args.cors_allowed_origins {
+            check(
+                "CORS_ALLOWED_ORIGINS",
+                parse_origins(raw).map(|origins| api.cors_allowed_origins = origins),
+            );
+        }
         let mut cache_ttl = Duration::from_secs(600);
         if let Some(raw) = &args.cache_ttl {
             check("CACHE_TTL", parse_duration(raw).map(|d| cache_ttl = d));
@@ -498,6 +555,28 @@ impl Settings {
 }
 
 /// `250ms`, `900`, `900s`, `15m`, `1h` or `7d`.
+/// Browser origins: `scheme://host[:port]`, no path, no wildcard (credentials are allowed,
+/// so every origin is named).
+fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['/', '*', ' ']) => {
+                    Ok(origin.to_owned())
+                }
+                _ => Err(format!(
+                    "{origin:?} is not an origin such as https://shop.example.com"
+                )),
+            }
+        })
+        .collect()
+}
+
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));

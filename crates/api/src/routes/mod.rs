@@ -14,12 +14,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::openapi::serve_openapi;
 use crate::problem::Problem;
+use crate::security_headers::{self, SecurityHeaders};
 use crate::state::AppState;
 use crate::trace_context::{request_span, trace_context};
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit_bytes;
-    Router::new()
+    let cors = security_headers::cors(&state.settings.cors_allowed_origins);
+    let headers = SecurityHeaders::new(state.settings.hsts_max_age);
+    let router = Router::new()
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
@@ -46,6 +49,16 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             health::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security_headers::security_headers,
+        ));
+    // Outside the rest, so a preflight is answered before routing.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

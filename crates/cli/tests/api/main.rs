@@ -14,4 +14,5 @@ mod orders;
 mod processes;
 mod processing;
 mod rate_limits;
+mod security;
 mod seed;
