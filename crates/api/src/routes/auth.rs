@@ -120,6 +120,8 @@ pub async fn login(
         description = "Optional: the refresh token may come from the refreshToken cookie instead"),
     responses(
         (status = 200, description = "Rotated: the presented refresh token is now dead", body = SessionView),
+        (status = 400, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A JSON body of the wrong shape", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, expired, revoked or reused refresh token (reuse revokes the whole login)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json")))]
 pub async fn refresh(
@@ -138,7 +140,10 @@ pub async fn refresh(
 /// End the login the refresh token belongs to.
 #[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", tag = "auth", request_body(content = RefreshRequest,
         description = "Optional: the refresh token may come from the refreshToken cookie instead"),
-    responses((status = 204, description = "Logged out; every refresh token of this login is revoked")))]
+    responses(
+        (status = 204, description = "Logged out; every refresh token of this login is revoked"),
+        (status = 400, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A JSON body of the wrong shape", body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
