@@ -7,6 +7,7 @@ pub mod aws;
 pub mod broadcast_contract;
 pub mod cache_contract;
 pub mod fixtures;
+pub mod link;
 pub mod queue_contract;
 pub mod rate_limit_contract;
 pub mod services;

@@ -548,6 +548,11 @@ pub fn start_process(
     process.spawn().unwrap()
 }
 
+/// An email address no other test uses (the shared test servers keep every test's data).
+pub fn unique_email(name: &str) -> String {
+    format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())
+}
+
 /// `promtool check metrics` on a scrape: it must pass and find nothing to complain about
 /// (naming, units, help texts).
 pub fn promtool_check_metrics(exposition: &str) {

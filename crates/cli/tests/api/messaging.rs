@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     Http, eventually, spawn_app_with, spawn_serve_with_env, start_process,
-    terminate_and_expect_clean_exit, test_mongo_uri,
+    terminate_and_expect_clean_exit, test_mongo_uri, unique_email,
 };
 use crate::processing::AlwaysDown;
 
@@ -84,10 +84,6 @@ impl Deployment {
         })
         .await;
     }
-}
-
-fn unique_email(name: &str) -> String {
-    format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

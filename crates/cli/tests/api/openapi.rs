@@ -17,7 +17,11 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
         "post",
         &["200", "400", "401", "422", "429"],
     ),
-    ("/api/auth/refresh", "post", &["200", "400", "401", "422", "429"]),
+    (
+        "/api/auth/refresh",
+        "post",
+        &["200", "400", "401", "422", "429"],
+    ),
     ("/api/auth/logout", "post", &["204", "400", "422"]),
     ("/api/auth/me", "get", &["200", "401"]),
     ("/api/inventory", "get", &["200", "422"]),

@@ -25,8 +25,10 @@ use documents::{
     IdempotencyDoc, NotificationDoc, OrderDoc, OutboxDoc, ProductDoc, RefreshTokenDoc, UserDoc,
 };
 
-/// How long the driver looks for a usable server before an operation fails.
-const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the driver looks for a usable server before an operation fails: short, so a
+/// request during an outage is answered 503 within seconds (a retried operation may wait
+/// twice) instead of holding its client.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MongoStoreError {
