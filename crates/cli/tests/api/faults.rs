@@ -9,7 +9,7 @@ use orderflow_core::{IdempotencyKey, Order, UserId};
 use orderflow_store::SqliteStore;
 use orderflow_testkit::aws;
 use orderflow_testkit::link::FaultyLink;
-use orderflow_testkit::services::{aws_endpoint, free_port, fresh_mongo_uri};
+use orderflow_testkit::services::{PrivateRedis, aws_endpoint, free_port, fresh_mongo_uri};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
@@ -382,4 +382,64 @@ async fn the_api_stopped_under_load_answers_every_request_it_accepted() {
     })
     .await;
     assert_eq!(orders.len(), answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_redis_down_orders_are_placed_read_and_finished_from_the_store() {
+    let mut redis = PrivateRedis::start().await;
+    let app = spawn_serve(Arc::new(AcceptAll), |args| {
+        args.redis_url = Some(redis.url())
+    })
+    .await;
+    app.seed(&[(PRODUCT, 100, STOCK)]).await;
+    let email = unique_email("redis-down");
+    let token = app.user(&email).await;
+    let user = user_id(&app.http, &token).await;
+    let before = app.place_one(&token, PRODUCT, 1).await;
+    app.wait_for_status(&token, &before, "PROCESSED").await;
+
+    let stream = tokio::spawn(place_steadily(
+        app.base.clone(),
+        token.clone(),
+        10,
+        Duration::from_secs(10),
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.stop();
+    let outage = Instant::now();
+    let mut readiness = Vec::new();
+    while outage.elapsed() < Duration::from_secs(4) {
+        // Reads come from the store; /readyz names the cache as the one dependency down.
+        app.get(&format!("/api/orders/{before}"), Some(&token))
+            .await
+            .expect(200);
+        let ready = app.get("/readyz", None).await;
+        readiness.push((ready.status.as_u16(), ready.json()["checks"].clone()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    redis.restart().await;
+    let attempts = stream.await.unwrap();
+    for attempt in &attempts {
+        assert_eq!(attempt.status, Some(201), "placements need no cache");
+    }
+    assert!(
+        readiness.iter().any(|(status, checks)| *status == 503
+            && checks["cache"] == "down"
+            && checks["store"] == "ok"),
+        "/readyz during the outage: {readiness:?}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "/readyz to recover without a restart",
+        || async { (app.get("/readyz", None).await.status == 200).then_some(()) },
+    )
+    .await;
+
+    let store = app.backends.store.as_ref();
+    wait_until_all_processed(store, user, attempts.len() + 1).await;
+    let mail = app.mail_dir();
+    assert_invariants(store, &[user], &[(PRODUCT, STOCK)], |o| {
+        files_naming(&mail, o)
+    })
+    .await;
 }

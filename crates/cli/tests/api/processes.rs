@@ -39,8 +39,26 @@ fn start_with(
     start_process(command, data_dir, &env, port, log_name)
 }
 
+/// How the first worker is stopped in the middle of its batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: no chance to finish anything.
+    Kill,
+    /// SIGTERM: it finishes or releases what it holds, within its shutdown deadline.
+    Terminate,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
+    worker_stopped_mid_batch(Stop::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_terminated_mid_batch_exits_in_time_and_loses_nothing() {
+    worker_stopped_mid_batch(Stop::Terminate).await;
+}
+
+async fn worker_stopped_mid_batch(stop: Stop) {
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10_000)]).await;
     let token = app.user("crash@example.com").await;
@@ -62,8 +80,14 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing() {
         "worker-1.log",
     );
     app.wait_for_emails(25).await;
-    first.kill().unwrap(); // SIGKILL: no chance to finish anything
-    first.wait().unwrap();
+    match stop {
+        Stop::Kill => {
+            first.kill().unwrap();
+            first.wait().unwrap();
+        }
+        // Its deadline (WORKER_SHUTDOWN_DEADLINE) is 20 s; orders here take milliseconds.
+        Stop::Terminate => terminate_and_expect_clean_exit(first, Duration::from_secs(20)),
+    }
     let sent_before_crash = emails_in(&mail).len();
     assert!(
         sent_before_crash < ids.len(),
