@@ -1,5 +1,5 @@
 //! Hostile and careless clients: response headers, CORS, oversized and trickled request
-//! heads, login timing, other users' orders.
+//! heads, other users' orders. (Login timing is measured alone, in tests/faults.)
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -170,46 +170,6 @@ async fn clients_that_trickle_their_request_head_are_cut_off() {
     assert!(
         held < Duration::from_secs(4),
         "the trickling connection was held for {held:?} with a 1 s header timeout"
-    );
-}
-
-#[tokio::test]
-async fn a_login_takes_as_long_for_an_unknown_email_as_for_a_wrong_password() {
-    let app = spawn_app_with(|args| {
-        args.auth_rate_limit_per_minute = Some("1000".into());
-        args.login_failure_limit = Some("1000".into());
-    })
-    .await;
-    app.register("timing@example.com").await.expect(201);
-    // Warm up both paths, then alternate so drift affects both alike.
-    app.login("timing@example.com", "wrong password 0")
-        .await
-        .expect(401);
-    app.login("nobody@example.com", "wrong password 0")
-        .await
-        .expect(401);
-    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
-    for round in 0..15 {
-        let started = Instant::now();
-        app.login("timing@example.com", &format!("wrong password {round}"))
-            .await
-            .expect(401);
-        wrong.push(started.elapsed());
-        let started = Instant::now();
-        app.login(&format!("nobody{round}@example.com"), PASSWORD)
-            .await
-            .expect(401);
-        unknown.push(started.elapsed());
-    }
-    let median = |mut times: Vec<Duration>| {
-        times.sort();
-        times[times.len() / 2].as_secs_f64()
-    };
-    let (wrong, unknown) = (median(wrong), median(unknown));
-    let ratio = unknown / wrong;
-    assert!(
-        (0.8..=1.25).contains(&ratio),
-        "median login: wrong password {wrong:.4}s, unknown email {unknown:.4}s (ratio {ratio:.2})"
     );
 }
 

@@ -123,6 +123,7 @@ fn files_naming(dir: &std::path::Path, order: &Order) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_the_database_unreachable_placements_fail_fast_and_service_resumes_after() {
+    let _serial = crate::serially().await;
     // MongoDB behind a link the test cuts; directConnection keeps the driver on the link
     // instead of the address the server advertises.
     let real = fresh_mongo_uri("faults");
@@ -234,6 +235,7 @@ async fn with_the_database_unreachable_placements_fail_fast_and_service_resumes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_the_queue_unreachable_placements_go_on_and_every_order_finishes_after() {
+    let _serial = crate::serially().await;
     // SQS behind a link the test cuts; SES straight to the emulator.
     let endpoint = aws_endpoint();
     let emulator = endpoint.trim_start_matches("http://").to_owned();
@@ -299,6 +301,7 @@ async fn with_the_queue_unreachable_placements_go_on_and_every_order_finishes_af
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_stopped_under_load_answers_every_request_it_accepted() {
+    let _serial = crate::serially().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let catalog = dir.path().join("catalog.csv");
@@ -386,6 +389,7 @@ async fn the_api_stopped_under_load_answers_every_request_it_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_orders_are_placed_read_and_finished_from_the_store() {
+    let _serial = crate::serially().await;
     let mut redis = PrivateRedis::start().await;
     let app = spawn_serve(Arc::new(AcceptAll), |args| {
         args.redis_url = Some(redis.url())
