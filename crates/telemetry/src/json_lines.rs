@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use opentelemetry::trace::TraceContextExt;
 use tracing::dispatcher::WeakDispatch;
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::format::{Format, Json, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -28,10 +28,6 @@ impl JsonWithTraceIds {
                 .with_current_span(true),
             dispatch,
         }
-    }
-
-    pub(crate) fn fields() -> JsonFields {
-        JsonFields::new()
     }
 
     fn trace_ids<S, N>(&self, ctx: &FmtContext<'_, S, N>) -> Option<String>

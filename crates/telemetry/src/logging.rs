@@ -78,7 +78,7 @@ pub fn init_logging(format: LogFormat) -> TelemetryGuard {
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(JsonWithTraceIds::new(dispatch.clone()))
-                    .fmt_fields(JsonWithTraceIds::fields())
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
                     .with_writer(std::io::stderr),
             )
             .try_init(),

@@ -212,9 +212,8 @@ fn session_response(state: &AppState, session: Session) -> Response {
         refresh_token: session.refresh.expose().to_owned(),
         user: (&session.user).into(),
     };
+    // `Cache-Control: no-store` comes with every auth answer (security_headers).
     let mut response = Json(view).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::SET_COOKIE, cookie);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
 }

@@ -83,12 +83,22 @@ async fn orders_are_cached_and_private_to_their_owner() {
     app.get("/api/orders/not-a-uuid", Some(&owner))
         .await
         .expect(404);
-    app.send(
-        app.request(Method::POST, &format!("{path}/cancel"))
-            .bearer_auth(&stranger),
-    )
-    .await
-    .expect(404);
+    let cancel = app
+        .send(
+            app.request(Method::POST, &format!("{path}/cancel"))
+                .bearer_auth(&stranger),
+        )
+        .await
+        .expect(404);
+    let events = app
+        .get(&format!("{path}/events"), Some(&stranger))
+        .await
+        .expect(404);
+    assert_eq!(cancel.json()["type"], made_up.json()["type"]);
+    assert_eq!(events.json()["type"], made_up.json()["type"]);
+    // And the order is untouched.
+    let mine = app.get(&path, Some(&owner)).await.expect(200).json();
+    assert_eq!(mine["status"], placed["status"]);
 }
 
 #[tokio::test]

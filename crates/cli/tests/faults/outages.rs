@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::helpers::{
-    BINARY, Http, eventually, spawn_serve, spawn_serve_with_env, start_process,
+    BINARY, Http, TestApp, eventually, spawn_serve, spawn_serve_with_env, start_process,
     terminate_and_expect_clean_exit, unique_email,
 };
 use crate::invariants::assert_invariants;
@@ -77,6 +77,29 @@ async fn place_steadily(
         });
     }
     requests.join_all().await
+}
+
+/// A customer of `app` (the product seeded with ample stock) placing orders steadily, 10 a
+/// second for `length`: its id, its token and email, and the stream's attempts to come.
+struct SteadyCustomer {
+    user: UserId,
+    token: String,
+    email: String,
+    stream: tokio::task::JoinHandle<Vec<Attempt>>,
+}
+
+async fn steady_customer(app: &TestApp, name: &str, length: Duration) -> SteadyCustomer {
+    app.seed(&[(PRODUCT, 100, STOCK)]).await;
+    let email = unique_email(name);
+    let token = app.user(&email).await;
+    let user = user_id(&app.http, &token).await;
+    let stream = tokio::spawn(place_steadily(app.base.clone(), token.clone(), 10, length));
+    SteadyCustomer {
+        user,
+        token,
+        email,
+        stream,
+    }
 }
 
 async fn user_id(http: &Http, token: &str) -> UserId {
@@ -146,17 +169,8 @@ async fn with_the_database_unreachable_placements_fail_fast_and_service_resumes_
         args.mongo_uri = Some(through_link)
     })
     .await;
-    app.seed(&[(PRODUCT, 100, STOCK)]).await;
-    let email = unique_email("db-down");
-    let token = app.user(&email).await;
-    let user = user_id(&app.http, &token).await;
-
-    let stream = tokio::spawn(place_steadily(
-        app.base.clone(),
-        token.clone(),
-        10,
-        Duration::from_secs(16),
-    ));
+    let SteadyCustomer { user, stream, .. } =
+        steady_customer(&app, "db-down", Duration::from_secs(16)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     link.cut();
     let mut readiness_during = Vec::new();
@@ -256,17 +270,12 @@ async fn with_the_queue_unreachable_placements_go_on_and_every_order_finishes_af
         args.ses_sender_email = Some(sender.clone());
     })
     .await;
-    app.seed(&[(PRODUCT, 100, STOCK)]).await;
-    let email = unique_email("queue-down");
-    let token = app.user(&email).await;
-    let user = user_id(&app.http, &token).await;
-
-    let stream = tokio::spawn(place_steadily(
-        app.base.clone(),
-        token.clone(),
-        10,
-        Duration::from_secs(12),
-    ));
+    let SteadyCustomer {
+        user,
+        email,
+        stream,
+        ..
+    } = steady_customer(&app, "queue-down", Duration::from_secs(12)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     link.cut();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -395,19 +404,14 @@ async fn with_redis_down_orders_are_placed_read_and_finished_from_the_store() {
         args.redis_url = Some(redis.url())
     })
     .await;
-    app.seed(&[(PRODUCT, 100, STOCK)]).await;
-    let email = unique_email("redis-down");
-    let token = app.user(&email).await;
-    let user = user_id(&app.http, &token).await;
+    let SteadyCustomer {
+        user,
+        token,
+        stream,
+        ..
+    } = steady_customer(&app, "redis-down", Duration::from_secs(10)).await;
     let before = app.place_one(&token, PRODUCT, 1).await;
     app.wait_for_status(&token, &before, "PROCESSED").await;
-
-    let stream = tokio::spawn(place_steadily(
-        app.base.clone(),
-        token.clone(),
-        10,
-        Duration::from_secs(10),
-    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     redis.stop();
     let outage = Instant::now();

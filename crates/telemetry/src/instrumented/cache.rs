@@ -4,7 +4,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use orderflow_core::ports::{CacheError, OrderCache};
 use orderflow_core::{Order, OrderId};
-use tracing::field::Empty;
 
 use super::Dependency;
 use crate::Metrics;
@@ -35,15 +34,7 @@ impl InstrumentedCache {
         operation: &'static str,
         work: impl Future<Output = Result<T, CacheError>>,
     ) -> Result<T, CacheError> {
-        let span = tracing::info_span!(
-            "cache",
-            otel.name = operation,
-            otel.kind = "client",
-            db.system.name = self.dependency.system,
-            db.operation.name = operation,
-            error.type = Empty,
-            otel.status_code = Empty,
-        );
+        let span = self.dependency.db_span(operation);
         self.dependency.call(operation, span, work).await
     }
 }

@@ -31,15 +31,12 @@ impl InstrumentedMailer {
 #[async_trait]
 impl Mailer for InstrumentedMailer {
     async fn send(&self, message: &EmailMessage) -> Result<(), MailError> {
-        // Email has no semantic conventions of its own; SES calls are AWS API calls.
+        // Email has no semantic conventions of its own: the system names the service.
         let span = tracing::info_span!(
             "mail",
             otel.name = "send mail",
             otel.kind = "client",
             mail.system = self.dependency.system,
-            rpc.system = (self.dependency.system == "aws_ses").then_some("aws-api"),
-            rpc.service = (self.dependency.system == "aws_ses").then_some("SESv2"),
-            rpc.method = (self.dependency.system == "aws_ses").then_some("SendEmail"),
             error.type = Empty,
             otel.status_code = Empty,
         );

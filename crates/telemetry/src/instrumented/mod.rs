@@ -68,6 +68,20 @@ struct Dependency {
 }
 
 impl Dependency {
+    /// A database client span (`db.*` attributes): the store's and the cache's calls.
+    fn db_span(&self, operation: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "db",
+            otel.name = operation,
+            otel.kind = "client",
+            orderflow.dependency = self.kind,
+            db.system.name = self.system,
+            db.operation.name = operation,
+            error.type = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        )
+    }
+
     /// Runs `work` inside `span`, then records its outcome on the span and its duration.
     async fn call<T, E: ErrorType>(
         &self,

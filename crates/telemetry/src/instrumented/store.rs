@@ -14,7 +14,6 @@ use orderflow_core::{
     TraceParent, User, UserId,
 };
 use time::OffsetDateTime;
-use tracing::field::Empty;
 
 use super::Dependency;
 use crate::Metrics;
@@ -44,15 +43,7 @@ impl InstrumentedStore {
         operation: &'static str,
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let span = tracing::info_span!(
-            "store",
-            otel.name = operation,
-            otel.kind = "client",
-            db.system.name = self.dependency.system,
-            db.operation.name = operation,
-            error.type = Empty,
-            otel.status_code = Empty,
-        );
+        let span = self.dependency.db_span(operation);
         self.dependency.call(operation, span, work).await
     }
 }
