@@ -108,6 +108,10 @@ def check_release(name, docs):
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         if component in ("api", "worker") and pod.get("automountServiceAccountToken") is not False:
             problem(where, "mounts a service account token it never uses")
+        if component == "api":
+            # A Redis outage must not take every API pod out of its Service.
+            if "cache" not in (env_of(pod["containers"][0]).get("READINESS_OPTIONAL") or "").split(","):
+                problem(where, "readiness does not treat the cache as optional")
         if component == "worker":
             deadline = seconds(env_of(pod["containers"][0])["WORKER_SHUTDOWN_DEADLINE"])
             if pod["terminationGracePeriodSeconds"] <= deadline:

@@ -45,7 +45,6 @@ PY
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing,stateful \
   --seed "$SEED" --generation-deterministic --max-examples "$EXAMPLES" \
-  --generation-database :memory: \
   --request-timeout 10 --workers 2 --no-color \
   --exclude-path /api/orders/{id}/events \
   --report junit --report-dir "$work/report" \

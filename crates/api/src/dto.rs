@@ -287,6 +287,7 @@ pub struct Health {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
+    /// "ok", "degraded" (only optional dependencies down) or "unavailable".
     #[schema(example = "ok")]
     pub status: &'static str,
     /// Each configured dependency: "ok" or "down".

@@ -14,6 +14,6 @@ mod state;
 mod trace_context;
 
 pub use openapi::openapi_json;
-pub use settings::{ApiSettings, ConnectionLimits, RateLimits};
+pub use settings::{ApiSettings, ConnectionLimits, OptionalDependency, RateLimits};
 pub use startup::Application;
 pub use state::{AppState, Dependencies};

@@ -59,6 +59,27 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A dependency `/readyz` checks besides the store, which is always required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OptionalDependency {
+    /// The order cache: reads fall back to the store without it.
+    Cache,
+    /// The queue the outbox relay publishes to: the outbox holds orders while it is away.
+    Queue,
+}
+
+impl OptionalDependency {
+    pub const ALL: [Self; 2] = [Self::Cache, Self::Queue];
+
+    /// The name `/readyz` reports it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Queue => "queue",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub rate_limits: RateLimits,
@@ -76,6 +97,10 @@ pub struct ApiSettings {
     pub hsts_max_age: Option<Duration>,
     /// Origins whose scripts may call the API (CORS); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// Dependencies whose outage `/readyz` reports as degraded (200) instead of unready
+    /// (503): a readiness probe then keeps serving replicas in their Service while only
+    /// these are down. None by default: every configured dependency must answer.
+    pub readiness_optional: Vec<OptionalDependency>,
 }
 
 impl Default for ApiSettings {
@@ -90,6 +115,7 @@ impl Default for ApiSettings {
             connections: ConnectionLimits::default(),
             hsts_max_age: None,
             cors_allowed_origins: Vec::new(),
+            readiness_optional: Vec::new(),
         }
     }
 }

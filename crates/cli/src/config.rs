@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::IpNet;
 use orderflow_api::auth::JwtSecret;
-use orderflow_api::{ApiSettings, ConnectionLimits};
+use orderflow_api::{ApiSettings, ConnectionLimits, OptionalDependency};
 use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
 use orderflow_infra::redis::RedisSettings;
 use orderflow_worker::WorkerSettings;
@@ -37,9 +37,15 @@ pub struct RunArgs {
     /// Requests a minute per client IP to each of register, login and refresh (default 30).
     #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE")]
     pub auth_rate_limit_per_minute: Option<String>,
-    /// Failed logins per email in 15 minutes before 429 (default 10).
+    /// The window AUTH_RATE_LIMIT_PER_MINUTE counts in, e.g. 30s (default 1m).
+    #[arg(long, env = "AUTH_RATE_LIMIT_WINDOW")]
+    pub auth_rate_limit_window: Option<String>,
+    /// Failed logins per email in LOGIN_FAILURE_WINDOW before 429 (default 10).
     #[arg(long, env = "LOGIN_FAILURE_LIMIT")]
     pub login_failure_limit: Option<String>,
+    /// The window failed logins are counted in (default 15m).
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW")]
+    pub login_failure_window: Option<String>,
     /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is trusted.
     #[arg(long, env = "TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
@@ -61,6 +67,10 @@ pub struct RunArgs {
     /// Comma-separated origins allowed to call the API from browsers (default: none).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
+    /// Comma-separated dependencies, of cache and queue, whose outage /readyz reports as
+    /// degraded (200) rather than unready (503) (default: none).
+    #[arg(long, env = "READINESS_OPTIONAL")]
+    pub readiness_optional: Option<String>,
     /// How long a cached order lives, e.g. 600s (default 10m).
     #[arg(long, env = "CACHE_TTL")]
     pub cache_ttl: Option<String>,
@@ -275,10 +285,22 @@ impl Settings {
                 parse_positive(raw).map(|n| api.rate_limits.per_ip.limit = n),
             );
         }
+        if let Some(raw) = &args.auth_rate_limit_window {
+            check(
+                "AUTH_RATE_LIMIT_WINDOW",
+                parse_duration(raw).map(|d| api.rate_limits.per_ip.window = d),
+            );
+        }
         if let Some(raw) = &args.login_failure_limit {
             check(
                 "LOGIN_FAILURE_LIMIT",
                 parse_positive(raw).map(|n| api.rate_limits.failed_logins_per_email.limit = n),
+            );
+        }
+        if let Some(raw) = &args.login_failure_window {
+            check(
+                "LOGIN_FAILURE_WINDOW",
+                parse_duration(raw).map(|d| api.rate_limits.failed_logins_per_email.window = d),
             );
         }
         if let Some(raw) = &args.trusted_proxies {
@@ -333,6 +355,12 @@ impl Settings {
             check(
                 "CORS_ALLOWED_ORIGINS",
                 parse_origins(raw).map(|origins| api.cors_allowed_origins = origins),
+            );
+        }
+        if let Some(raw) = &args.readiness_optional {
+            check(
+                "READINESS_OPTIONAL",
+                parse_optional_dependencies(raw).map(|deps| api.readiness_optional = deps),
             );
         }
         let mut cache_ttl = Duration::from_secs(600);
@@ -554,7 +582,6 @@ impl Settings {
     }
 }
 
-/// `250ms`, `900`, `900s`, `15m`, `1h` or `7d`.
 /// Browser origins: `scheme://host[:port]`, no path, no wildcard (credentials are allowed,
 /// so every origin is named).
 fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
@@ -577,6 +604,21 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// `cache`, `queue` or both, comma-separated.
+fn parse_optional_dependencies(raw: &str) -> Result<Vec<OptionalDependency>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            OptionalDependency::ALL
+                .into_iter()
+                .find(|dep| dep.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| format!("{name:?} is not one of cache, queue"))
+        })
+        .collect()
+}
+
+/// `250ms`, `900`, `900s`, `15m`, `1h` or `7d`.
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
@@ -685,6 +727,39 @@ mod tests {
         assert!(
             problems.iter().all(|p| !p.contains("short\"")),
             "secrets are not echoed"
+        );
+    }
+
+    #[test]
+    fn rate_limit_windows_and_optional_readiness_are_configurable() {
+        let args = RunArgs {
+            auth_rate_limit_window: Some("2s".into()),
+            login_failure_window: Some("5m".into()),
+            readiness_optional: Some("cache, Queue".into()),
+            ..RunArgs::default()
+        };
+        let settings = Settings::load_from(&args, no_env).expect("valid");
+        assert_eq!(
+            settings.api.rate_limits.per_ip.window,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            settings.api.rate_limits.failed_logins_per_email.window,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            settings.api.readiness_optional,
+            [OptionalDependency::Cache, OptionalDependency::Queue]
+        );
+
+        let args = RunArgs {
+            readiness_optional: Some("store".into()),
+            ..RunArgs::default()
+        };
+        let problems = Settings::load_from(&args, no_env).expect_err("the store is required");
+        assert_eq!(
+            problems,
+            [r#"READINESS_OPTIONAL: "store" is not one of cache, queue"#]
         );
     }
 

@@ -20,11 +20,13 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: every configured dependency answers.
+/// Readiness: every configured dependency answers, or only optional ones are down.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
-        (status = 200, description = "Every dependency answers", body = Readiness),
-        (status = 503, description = "A dependency is down", body = Readiness)))]
+        (status = 200, description = "Every dependency answers (status \"ok\"), or only \
+            those configured optional in READINESS_OPTIONAL are down (status \"degraded\")",
+            body = Readiness),
+        (status = 503, description = "A required dependency is down", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (store, cache, queue) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
@@ -37,16 +39,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         ("cache", verdict(matches!(cache, Ok(Ok(()))))),
         ("queue", verdict(matches!(queue, Ok(Ok(_))))),
     ]);
-    let ready = checks.values().all(|v| *v == "ok");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let optional = &state.settings.readiness_optional;
+    let required_up = checks
+        .iter()
+        .all(|(name, v)| *v == "ok" || optional.iter().any(|dep| dep.name() == *name));
+    let (status, summary) = match (required_up, checks.values().all(|v| *v == "ok")) {
+        (true, true) => (StatusCode::OK, "ok"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     };
     (
         status,
         Json(Readiness {
-            status: if ready { "ok" } else { "unavailable" },
+            status: summary,
             checks,
         }),
     )

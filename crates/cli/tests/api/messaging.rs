@@ -339,6 +339,13 @@ async fn with_redis_stopped_reads_fall_back_to_the_store_and_recover_when_it_ret
     app.login("outage@example.com", crate::helpers::PASSWORD)
         .await
         .expect(200);
+    // By default every configured dependency must answer for readiness (API.md).
+    let readiness = app.get("/readyz", None).await;
+    assert_eq!(readiness.status, 503);
+    let readiness = readiness.json();
+    assert_eq!(readiness["status"], "unavailable");
+    assert_eq!(readiness["checks"]["cache"], "down");
+    assert_eq!(readiness["checks"]["store"], "ok");
 
     redis.restart().await;
     eventually(

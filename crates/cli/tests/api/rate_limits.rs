@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, spawn_app_with};
@@ -64,4 +66,61 @@ async fn repeated_failed_logins_lock_the_email_for_a_while() {
     app.login("bystander@example.com", PASSWORD)
         .await
         .expect(200);
+}
+
+#[tokio::test]
+async fn limits_recover_once_their_window_has_passed() {
+    let per_ip = spawn_app_with(|args| {
+        args.auth_rate_limit_per_minute = Some("2".into());
+        args.auth_rate_limit_window = Some("2s".into());
+    })
+    .await;
+    per_ip.register("window@example.com").await.expect(201);
+    per_ip
+        .login("window@example.com", PASSWORD)
+        .await
+        .expect(200);
+    per_ip
+        .login("window@example.com", PASSWORD)
+        .await
+        .expect(200);
+    let limited = per_ip
+        .login("window@example.com", PASSWORD)
+        .await
+        .expect(429);
+    // Waiting as told is enough: the same client logs in again.
+    sleep_as_told(&limited).await;
+    per_ip
+        .login("window@example.com", PASSWORD)
+        .await
+        .expect(200);
+
+    // The failed-login lock on an email lifts the same way.
+    let per_email = spawn_app_with(|args| {
+        args.login_failure_limit = Some("1".into());
+        args.login_failure_window = Some("2s".into());
+    })
+    .await;
+    per_email.register("locked@example.com").await.expect(201);
+    per_email
+        .login("locked@example.com", "wrong password")
+        .await
+        .expect(401);
+    let locked = per_email
+        .login("locked@example.com", PASSWORD)
+        .await
+        .expect(429);
+    sleep_as_told(&locked).await;
+    per_email
+        .login("locked@example.com", PASSWORD)
+        .await
+        .expect(200);
+}
+
+/// Sleeps for a 429's `Retry-After` (whole seconds, within the 2 s window), and a little
+/// more for the clock's granularity.
+async fn sleep_as_told(limited: &crate::helpers::Response) {
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(100)).await;
 }
