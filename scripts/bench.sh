@@ -84,9 +84,12 @@ start_serve() { # name, extra env (NAME=value ...)
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 wrk_run() { # script, connections, url, [seconds]
-  cat "scripts/bench/$1" scripts/bench/wrk_json.lua > "$work/run.lua"
+  # A script file per run: two loads may run side by side.
+  local script
+  script=$(mktemp "$work/run-XXXXXX.lua")
+  cat "scripts/bench/$1" scripts/bench/wrk_json.lua > "$script"
   BENCH_TOKEN=$TOKEN BENCH_PRODUCT=sku-bench BENCH_EMAIL=bench@example.com BENCH_PASSWORD=$PASSWORD \
-    wrk -t2 -c"$2" -d"${4:-$SECONDS_PER_RUN}"s --latency -s "$work/run.lua" "$3" | tail -1
+    wrk -t2 -c"$2" -d"${4:-$SECONDS_PER_RUN}"s --latency -s "$script" "$3" | tail -1
 }
 
 echo "==> cached order read, Redis cache, 64 connections (and the bare Redis GET)"

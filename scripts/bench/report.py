@@ -108,7 +108,13 @@ lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
 lines += ["", "![throughput and p99 latency per scenario](benchmarks.svg)", ""]
 missed = [r for r in rows if r[3] != "met"]
 if missed:
-    lines += ["## Targets not met", "", "See the notes below for what the profile showed and what stands in the way.", ""]
+    lines += ["## Targets not met", ""]
+    lines += [f"- {r[0]}: {r[1]} (target {r[2]})" for r in missed]
+    lines += ["", "What the profiles showed and what stands in the way is under Findings.", ""]
+# Findings from profiling are written by hand and kept with the script, so a re-run keeps them.
+findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
+if os.path.exists(findings):
+    lines += [open(findings).read().rstrip("\n"), ""]
 open(markdown_path, "w").write("\n".join(lines) + "\n")
 
 # The chart: throughput (bars, log scale) and p99 (dots) per scenario.

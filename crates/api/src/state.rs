@@ -23,9 +23,20 @@ pub struct Dependencies {
     pub metrics: Arc<Metrics>,
 }
 
-/// What every handler can reach: the use cases, built once.
+/// What every handler can reach: the use cases, built once. One `Arc`, so the per-request
+/// clones axum makes cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub(crate) auth: Arc<AuthService>,
     pub(crate) orders: Arc<OrderService>,
     pub(crate) inventory: Arc<InventoryService>,
@@ -40,7 +51,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(deps: Dependencies, settings: ApiSettings) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             auth: Arc::new(AuthService::new(
                 Arc::clone(&deps.store),
                 deps.password_hasher,
@@ -64,6 +75,6 @@ impl AppState {
             queue: deps.queue,
             metrics: deps.metrics,
             settings: Arc::new(settings),
-        }
+        }))
     }
 }

@@ -74,7 +74,7 @@ pub struct RunArgs {
     /// How long a cached order lives, e.g. 600s (default 10m).
     #[arg(long, env = "CACHE_TTL")]
     pub cache_ttl: Option<String>,
-    /// Most orders the in-process cache holds (default 100000).
+    /// Most orders the in-process cache holds (default 20000, about 1 KiB each).
     #[arg(long, env = "CACHE_MAX_ENTRIES")]
     pub cache_max_entries: Option<String>,
     /// Seed a demo catalog when the inventory is empty (default true).
@@ -367,7 +367,7 @@ impl Settings {
         if let Some(raw) = &args.cache_ttl {
             check("CACHE_TTL", parse_duration(raw).map(|d| cache_ttl = d));
         }
-        let mut cache_max_entries = 100_000u64;
+        let mut cache_max_entries = 20_000u64;
         if let Some(raw) = &args.cache_max_entries {
             check(
                 "CACHE_MAX_ENTRIES",

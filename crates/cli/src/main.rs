@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 use orderflow::config::{RunArgs, Settings};
 use orderflow::run::Mode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// orderflow: event-driven order processing.
 #[derive(Parser)]
 #[command(version, about)]
@@ -63,7 +66,7 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
         _ => orderflow::config::LogFormat::Json,
     };
     let _telemetry = orderflow_telemetry::init_logging(format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -107,7 +110,7 @@ fn prepare(
     {
         tracing::warn!(error = %e, "the .env file could not be read");
     }
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| {
+    let runtime = runtime().map_err(|e| {
         eprintln!("cannot start the async runtime: {e}");
         ExitCode::FAILURE
     })?;
@@ -147,3 +150,15 @@ fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::E
         }
     }
 }
+
+/// The async runtime. Blocking work (SQLite calls, password hashing, files) gets a small
+/// pool: the store has one writer and four readers, hashing its own limit, so more threads
+/// only wait, and each one keeps memory of its own.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+}
+
+const BLOCKING_THREADS: usize = 16;

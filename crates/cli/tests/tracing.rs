@@ -101,11 +101,30 @@ async fn the_request_the_publish_and_the_processing_of_an_order_are_one_trace() 
     assert_eq!(placement.span_kind, SpanKind::Client);
     assert_eq!(attribute(placement, "db.system.name"), "sqlite");
     assert_eq!(attribute(placement, "db.operation.name"), "place_order");
-    let send = child_of(publish, "send orders");
+    assert_eq!(publish.span_kind, SpanKind::Producer);
+    assert_eq!(attribute(publish, "messaging.operation.type"), "create");
+    // The relay sends messages in batches: the batch's send span links to each message's
+    // publish span, and the queue call is its child.
+    let batch = spans
+        .iter()
+        .find(|s| {
+            s.name == "orders send"
+                && s.links
+                    .iter()
+                    .any(|link| link.span_context.span_id() == publish.span_context.span_id())
+        })
+        .expect("a batch send span linked to the order's publish span");
+    assert_eq!(batch.span_kind, SpanKind::Client);
+    assert_eq!(attribute(batch, "messaging.operation.type"), "send");
+    let send = spans
+        .iter()
+        .find(|s| s.name == "send_batch orders" && s.parent_span_id == batch.span_context.span_id())
+        .expect("the queue call under the batch span");
     assert_eq!(send.span_kind, SpanKind::Producer);
     assert_eq!(attribute(send, "messaging.system"), "sqlite");
     assert_eq!(attribute(send, "messaging.operation.type"), "send");
     assert_eq!(attribute(send, "messaging.destination.name"), "orders");
+    assert_eq!(attribute(send, "messaging.batch.message_count"), "1");
     let transition = child_of(process, "transition_order");
     assert_eq!(
         attribute(transition, "db.operation.name"),

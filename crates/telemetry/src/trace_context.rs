@@ -36,3 +36,12 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<TraceParent> {
         .remove(TraceParent::NAME)
         .and_then(|raw| TraceParent::parse(&raw).ok())
 }
+
+/// Links `batch` to `message`'s span: a batch operation names every message it carries
+/// (OpenTelemetry messaging conventions), as it can be the child of only one.
+pub fn link_to(batch: &tracing::Span, message: &tracing::Span) {
+    let context = message.context().span().span_context().clone();
+    if context.is_valid() {
+        batch.add_link(context);
+    }
+}

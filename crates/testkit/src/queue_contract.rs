@@ -25,6 +25,7 @@ macro_rules! queue_contract_tests {
             change_visibility_delays_or_releases_a_message,
             stale_receipts_are_harmless,
             batches_are_bounded_and_every_message_arrives_once,
+            sent_batches_deliver_every_message_with_its_attributes,
             long_polling_returns_when_a_message_arrives,
         );
     };
@@ -205,6 +206,34 @@ pub async fn batches_are_bounded_and_every_message_arrives_once(queue: &dyn Queu
         }
     }
     assert_eq!(bodies.len(), 25);
+}
+
+pub async fn sent_batches_deliver_every_message_with_its_attributes(queue: &dyn Queue) {
+    // More than one SQS batch (ten) holds.
+    let messages: Vec<OutgoingMessage> = (0..23).map(|i| message(&format!("b{i:02}"))).collect();
+    let ids: Vec<String> = queue
+        .send_batch(&messages)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids.len(), 23, "one outcome per message");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 23, "distinct ids");
+    let mut received = BTreeMap::new();
+    while received.len() < 23 {
+        let batch = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
+        assert!(!batch.is_empty(), "only {} of 23 arrived", received.len());
+        for m in batch {
+            assert_eq!(
+                m.attributes.get("orderId"),
+                Some(&m.body),
+                "attributes travel"
+            );
+            received.insert(m.id.clone(), m.body);
+        }
+    }
+    let sent: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(sent, received.keys().collect(), "the ids sent are the ids received");
 }
 
 pub async fn long_polling_returns_when_a_message_arrives(queue: &dyn Queue) {

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use orderflow_core::TraceParent;
 use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
-use orderflow_telemetry::{continue_trace, traceparent_of};
-use tokio_util::sync::CancellationToken;
+use orderflow_telemetry::{continue_trace, link_to, traceparent_of};
 use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
 
 use crate::backoff::exponential;
 use crate::message::ORDER_ID_ATTRIBUTE;
@@ -62,49 +62,79 @@ impl OutboxRelay {
         }
     }
 
-    /// Claims one batch and publishes it; returns how many entries were published.
+    /// Claims one batch and publishes it in one send and one mark; returns how many entries
+    /// were published.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         let now = orderflow_core::now();
         let claimed = self
             .store
             .claim_outbox(self.settings.batch, self.settings.lease, now)
             .await?;
-        let mut published = 0;
-        for (index, entry) in claimed.iter().enumerate() {
-            // The publish is a span of the placing request's trace; the message carries the
-            // publish span's context (or, without trace export, the request's).
-            let span = tracing::info_span!("publish",
-                otel.name = "orders publish",
-                otel.kind = "producer",
-                messaging.operation.type = "send",
-                order_id = %entry.order_id,
-            );
-            if let Some(parent) = &entry.trace_parent {
-                continue_trace(&span, parent);
-            }
-            let mut attributes =
-                BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
-            if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone()) {
-                attributes.insert(TraceParent::NAME.to_owned(), trace.to_string());
-            }
-            let message = OutgoingMessage {
-                body: entry.payload.clone(),
-                attributes,
-            };
-            if let Err(e) = self.queue.send(&message).instrument(span).await {
-                // The queue is down: hand this entry and the rest of the batch back for later.
-                let retry_at = orderflow_core::now() + self.settings.retry_base;
-                for unsent in &claimed[index..] {
-                    self.store.retry_outbox(&unsent.id, retry_at).await?;
-                }
-                return Err(RelayError::Queue(e.to_string()));
-            }
-            self.store
-                .mark_outbox_sent(&entry.id, orderflow_core::now())
-                .await?;
-            published += 1;
+        if claimed.is_empty() {
+            return Ok(0);
         }
-        Ok(published)
+        // Each message gets a publish span in its placing request's trace, open while the
+        // batch is sent, and carries that span's context (or, without trace export, the
+        // request's). The batch's send span links to every one of them.
+        let (spans, messages): (Vec<_>, Vec<_>) = claimed
+            .iter()
+            .map(|entry| {
+                let span = tracing::info_span!("publish",
+                    otel.name = "orders publish",
+                    otel.kind = "producer",
+                    messaging.operation.type = "create",
+                    order_id = %entry.order_id,
+                );
+                if let Some(parent) = &entry.trace_parent {
+                    continue_trace(&span, parent);
+                }
+                let mut attributes =
+                    BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
+                if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone())
+                {
+                    attributes.insert(TraceParent::NAME.to_owned(), trace.to_string());
+                }
+                let message = OutgoingMessage {
+                    body: entry.payload.clone(),
+                    attributes,
+                };
+                (span, message)
+            })
+            .unzip();
+        let send = tracing::info_span!("send",
+            otel.name = "orders send",
+            otel.kind = "client",
+            messaging.operation.type = "send",
+            messaging.batch.message_count = messages.len(),
+        );
+        for span in &spans {
+            link_to(&send, span);
+        }
+        let outcomes = self.queue.send_batch(&messages).instrument(send).await;
+        drop(spans);
+
+        let mut sent = Vec::with_capacity(claimed.len());
+        let mut failure = None;
+        for (entry, outcome) in claimed.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => sent.push(entry.id.clone()),
+                Err(e) => {
+                    // The queue refused it: hand it back for a later round.
+                    let retry_at = orderflow_core::now() + self.settings.retry_base;
+                    self.store.retry_outbox(&entry.id, retry_at).await?;
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if !sent.is_empty() {
+            self.store
+                .mark_outbox_sent(&sent, orderflow_core::now())
+                .await?;
+        }
+        match failure {
+            Some(e) => Err(RelayError::Queue(e.to_string())),
+            None => Ok(sent.len()),
+        }
     }
 
     /// Relays until `shutdown` is cancelled, backing off while the store or queue fails.
@@ -129,9 +159,12 @@ impl OutboxRelay {
                     pause
                 }
             };
+            let idle = failures == 0;
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
+                // A placement in this process: publish it now rather than at the next poll.
+                () = self.store.outbox_written(), if idle => {}
             }
         }
         tracing::info!("outbox relay stopped");

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The queue could not be reached or refused the call for now; retry later.
     #[error("the queue is unavailable: {0}")]
@@ -49,6 +49,15 @@ pub struct QueueDepth {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError>;
+    /// Sends several messages; each one's id or error, in order. Queues with a batch call
+    /// override this one-by-one default.
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for message in messages {
+            outcomes.push(self.send(message).await);
+        }
+        outcomes
+    }
     /// Up to `max` messages (1 to 10), waiting up to `wait` for the first to arrive.
     async fn receive(
         &self,

@@ -201,12 +201,19 @@ pub trait OutboxStore: Send + Sync {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// The entry was published: it is never handed out again.
-    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// These entries were published: they are never handed out again.
+    async fn mark_outbox_sent(&self, ids: &[String], now: OffsetDateTime)
+    -> Result<(), StoreError>;
     /// Publishing failed: hand the entry out again from `retry_at`.
     async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError>;
     /// Entries not yet published.
     async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+    /// Resolves once this process may have added outbox entries since the last call, so an
+    /// idle relay publishes a new order at once instead of at its next poll. The default
+    /// never resolves: the relay polls, as it must for entries written by other processes.
+    async fn outbox_written(&self) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Where the email for one (order, status) stands.

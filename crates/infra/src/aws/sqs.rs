@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
+    SendMessageBatchRequestEntry,
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
     QueueAttributeName,
 };
@@ -171,25 +172,25 @@ fn count(attributes: &HashMap<QueueAttributeName, String>, name: &QueueAttribute
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError> {
-        let mut attributes = HashMap::new();
-        for (name, value) in &message.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-            attributes.insert(name.clone(), value);
-        }
         let sent = self
             .client
             .send_message()
             .queue_url(&self.url)
             .message_body(&message.body)
-            .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()))
+            .set_message_attributes(message_attributes(message)?)
             .send()
             .await
             .map_err(unavailable)?;
         Ok(sent.message_id.unwrap_or_default())
+    }
+
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        // SendMessageBatch takes at most ten entries.
+        for chunk in messages.chunks(10) {
+            outcomes.extend(self.send_chunk(chunk).await);
+        }
+        outcomes
     }
 
     async fn receive(
@@ -317,7 +318,7 @@ impl Queue for SqsQueue {
                     .build()
             })
             .collect();
-        let sent = match entries {
+        let answer = match entries {
             Ok(entries) => self
                 .client
                 .delete_message_batch()
@@ -328,26 +329,84 @@ impl Queue for SqsQueue {
                 .map_err(unavailable),
             Err(e) => Err(QueueError::Unavailable(e.to_string())),
         };
-        let output = match sent {
-            Ok(output) => output,
-            Err(e) => {
-                let message = e.to_string();
-                return receipts
-                    .iter()
-                    .map(|_| Err(QueueError::Unavailable(message.clone())))
-                    .collect();
-            }
-        };
-        let failures: HashMap<&str, &str> =
-            output.failed().iter().map(|f| (f.id(), f.code())).collect();
-        (0..receipts.len())
-            .map(|index| match failures.get(index.to_string().as_str()) {
+        per_entry(receipts.len(), answer, |output, id| {
+            match output.failed().iter().find(|f| f.id() == id) {
                 None => Ok(()),
-                Some(code) if STALE_RECEIPT_CODES.contains(code) => Err(QueueError::StaleReceipt),
-                Some(code) => Err(QueueError::Unavailable((*code).to_owned())),
-            })
-            .collect()
+                Some(f) if STALE_RECEIPT_CODES.contains(&f.code()) => Err(QueueError::StaleReceipt),
+                Some(f) => Err(QueueError::Unavailable(f.code().to_owned())),
+            }
+        })
     }
+}
+
+impl SqsQueue {
+    /// One SendMessageBatch of up to ten messages; each one's id or error, in order.
+    async fn send_chunk(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        let entries: Result<Vec<_>, QueueError> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message_body(&message.body)
+                    .set_message_attributes(message_attributes(message)?)
+                    .build()
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+            })
+            .collect();
+        let answer = match entries {
+            Ok(entries) => self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(unavailable),
+            Err(e) => Err(e),
+        };
+        per_entry(messages.len(), answer, |output, id| {
+            if let Some(sent) = output.successful().iter().find(|s| s.id() == id) {
+                return Ok(sent.message_id().to_owned());
+            }
+            let code = output.failed().iter().find(|f| f.id() == id).map(|f| f.code());
+            Err(QueueError::Unavailable(
+                code.unwrap_or("the batch answer does not name the message")
+                    .to_owned(),
+            ))
+        })
+    }
+}
+
+/// Each entry's outcome of a batch call whose entries are named by their index; when the
+/// call itself failed, every entry fails with its error.
+fn per_entry<O, T>(
+    count: usize,
+    answer: Result<O, QueueError>,
+    outcome: impl Fn(&O, &str) -> Result<T, QueueError>,
+) -> Vec<Result<T, QueueError>> {
+    match answer {
+        Ok(output) => (0..count)
+            .map(|index| outcome(&output, &index.to_string()))
+            .collect(),
+        Err(e) => (0..count).map(|_| Err(e.clone())).collect(),
+    }
+}
+
+/// The message's attributes as SQS string attributes; `None` when it has none.
+fn message_attributes(
+    message: &OutgoingMessage,
+) -> Result<Option<HashMap<String, MessageAttributeValue>>, QueueError> {
+    let mut attributes = HashMap::new();
+    for (name, value) in &message.attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        attributes.insert(name.clone(), value);
+    }
+    Ok(Some(attributes).filter(|a| !a.is_empty()))
 }
 
 #[cfg(test)]

@@ -73,10 +73,14 @@ impl OutboxStore for MongoStore {
         Ok(claimed)
     }
 
-    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn mark_outbox_sent(
+        &self,
+        ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.outbox
-            .update_one(
-                doc! { "_id": id },
+            .update_many(
+                doc! { "_id": { "$in": ids } },
                 doc! { "$set": { "state": "sent", "sentAt": date(now) } },
             )
             .await

@@ -14,9 +14,11 @@ mod tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use orderflow_core::ports::{Store, StoreError};
+use tokio::sync::Notify;
 
 use connections::Connections;
 pub use queue::SqliteQueue;
@@ -51,6 +53,8 @@ pub enum SqliteStoreError {
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Connections,
+    /// Wakes this process's outbox relay when a placement adds an entry.
+    outbox_written: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -65,7 +69,10 @@ impl SqliteStore {
         })?;
         let path = data_dir.join(Self::FILE_NAME);
         let db = Connections::open(&path)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            outbox_written: Arc::new(Notify::new()),
+        })
     }
 }
 

@@ -28,7 +28,8 @@ impl OrderStore for SqliteStore {
         let order = order.clone();
         let claim = claim.cloned();
         let trace_parent = trace.map(ToString::to_string);
-        self.db
+        let placement = self
+            .db
             .write(move |tx| {
                 if let Some(claim) = &claim
                     && let Some(earlier) = live_claim(tx, order.user_id, claim)?
@@ -117,7 +118,11 @@ impl OrderStore for SqliteStore {
                 }
                 Ok(Outcome::Commit(Placement::Placed(order)))
             })
-            .await
+            .await;
+        if let Ok(Placement::Placed(_)) = &placement {
+            self.outbox_written.notify_one();
+        }
+        placement
     }
 
     async fn idempotent_replay(

@@ -80,14 +80,20 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
-    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        let id = id.to_owned();
+    async fn mark_outbox_sent(
+        &self,
+        ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
         self.db
             .write(move |tx| {
-                tx.execute(
+                let mut statement = tx.prepare_cached(
                     "UPDATE outbox SET state = 'sent', sent_at = ?2 WHERE id = ?1",
-                    params![id, millis(now)],
                 )?;
+                for id in &ids {
+                    statement.execute(params![id, millis(now)])?;
+                }
                 Ok(Outcome::Commit(()))
             })
             .await
@@ -104,6 +110,10 @@ impl OutboxStore for SqliteStore {
                 Ok(Outcome::Commit(()))
             })
             .await
+    }
+
+    async fn outbox_written(&self) {
+        self.outbox_written.notified().await;
     }
 
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {

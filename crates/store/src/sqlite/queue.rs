@@ -62,26 +62,35 @@ impl SqliteQueue {
         self.db
             .write(move |tx| {
                 let now = millis(orderflow_core::now());
-                tx.execute(
+                // Of the messages next in line, those past the receive limit move to the
+                // dead-letter table instead of being received (as SQS does). Only the next
+                // `max` are looked at: a scan of every visible message per receive made a
+                // backlog quadratic to drain.
+                let past_limit = "SELECT id FROM (SELECT id, receive_count FROM queue_messages
+                                                  WHERE visible_at <= ?1
+                                                  ORDER BY visible_at, id LIMIT ?3)
+                                  WHERE receive_count >= ?2";
+                tx.prepare_cached(&format!(
                     "INSERT INTO queue_dead_letters
                        (id, body, attributes, sent_at, receive_count, dead_lettered_at)
                      SELECT id, body, attributes, sent_at, receive_count, ?1 FROM queue_messages
-                     WHERE visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, max_receives],
-                )?;
-                tx.execute(
-                    "DELETE FROM queue_messages WHERE visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, max_receives],
-                )?;
+                     WHERE id IN ({past_limit})"
+                ))?
+                .execute(params![now, max_receives, max])?;
+                tx.prepare_cached(&format!(
+                    "DELETE FROM queue_messages WHERE id IN ({past_limit})"
+                ))?
+                .execute(params![now, max_receives, max])?;
                 let mut statement = tx.prepare_cached(
                     "UPDATE queue_messages
                      SET visible_at = ?1 + ?2, receive_count = receive_count + 1,
                          receipt = lower(hex(randomblob(16)))
-                     WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= ?1
+                     WHERE id IN (SELECT id FROM queue_messages
+                                  WHERE visible_at <= ?1 AND receive_count < ?4
                                   ORDER BY visible_at, id LIMIT ?3)
                      RETURNING id, receipt, body, attributes, receive_count, sent_at",
                 )?;
-                let rows = statement.query_map(params![now, visible_for, max], |row| {
+                let rows = statement.query_map(params![now, visible_for, max, max_receives], |row| {
                     let attributes: String = row.get(3)?;
                     Ok(ReceivedMessage {
                         id: row.get(0)?,
@@ -106,28 +115,50 @@ fn unavailable(error: StoreError) -> QueueError {
     QueueError::Unavailable(error.to_string())
 }
 
-#[async_trait]
-impl Queue for SqliteQueue {
-    async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError> {
-        let id = Uuid::now_v7().to_string();
-        let body = message.body.clone();
-        let attributes = serde_json::to_string(&message.attributes)
-            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        let row_id = id.clone();
-        self.db
+impl SqliteQueue {
+    /// Inserts every message in one transaction: all are sent or none is.
+    async fn insert(&self, messages: &[OutgoingMessage]) -> Result<Vec<String>, QueueError> {
+        let rows = messages
+            .iter()
+            .map(|message| {
+                let attributes = serde_json::to_string(&message.attributes)
+                    .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+                Ok((Uuid::now_v7().to_string(), message.body.clone(), attributes))
+            })
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        let ids = self
+            .db
             .write(move |tx| {
                 let now = millis(orderflow_core::now());
-                tx.execute(
+                let mut statement = tx.prepare_cached(
                     "INSERT INTO queue_messages (id, body, attributes, sent_at, visible_at)
                      VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![row_id, body, attributes, now],
                 )?;
-                Ok(Outcome::Commit(()))
+                for (id, body, attributes) in &rows {
+                    statement.execute(params![id, body, attributes, now])?;
+                }
+                Ok(Outcome::Commit(rows.into_iter().map(|(id, ..)| id).collect()))
             })
             .await
             .map_err(unavailable)?;
         self.sent.notify_waiters();
-        Ok(id)
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError> {
+        let mut ids = self.insert(std::slice::from_ref(message)).await?;
+        ids.pop()
+            .ok_or_else(|| QueueError::Unavailable("the message was not inserted".to_owned()))
+    }
+
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        match self.insert(messages).await {
+            Ok(ids) => ids.into_iter().map(Ok).collect(),
+            Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn receive(

@@ -40,7 +40,7 @@ pub async fn purging_removes_only_what_has_expired(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .mark_outbox_sent(&published[0].id, now())
+        .mark_outbox_sent(&[published[0].id.clone()], now())
         .await
         .unwrap();
 

@@ -71,9 +71,8 @@ pub async fn published_outbox_entries_are_never_claimed_again(store: &dyn Store)
     three_orders(store).await;
     let lease = Duration::from_secs(1);
     let claimed = store.claim_outbox(10, lease, now()).await.unwrap();
-    for entry in &claimed[..2] {
-        store.mark_outbox_sent(&entry.id, now()).await.unwrap();
-    }
+    let published: Vec<String> = claimed[..2].iter().map(|e| e.id.clone()).collect();
+    store.mark_outbox_sent(&published, now()).await.unwrap();
     store.retry_outbox(&claimed[2].id, now()).await.unwrap();
     assert_eq!(store.outbox_backlog().await.unwrap(), 1);
     let later = now() + Duration::from_secs(3600);

@@ -97,12 +97,12 @@ impl Dependency {
     }
 
     /// For calls answering one outcome per item (batch deletes): failed when any item did.
-    async fn call_batch<E: ErrorType>(
+    async fn call_batch<T, E: ErrorType>(
         &self,
         operation: &'static str,
         span: tracing::Span,
-        work: impl Future<Output = Vec<Result<(), E>>>,
-    ) -> Vec<Result<(), E>> {
+        work: impl Future<Output = Vec<Result<T, E>>>,
+    ) -> Vec<Result<T, E>> {
         let started = Instant::now();
         let results = work.instrument(span.clone()).await;
         let failure = results

@@ -63,6 +63,14 @@ impl Queue for InstrumentedQueue {
             .await
     }
 
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        let span = self.span("send_batch", Some("send"));
+        span.record("messaging.batch.message_count", messages.len());
+        self.dependency
+            .call_batch("send_batch", span, self.inner.send_batch(messages))
+            .await
+    }
+
     async fn receive(
         &self,
         max: u32,

@@ -191,8 +191,12 @@ impl OutboxStore for InstrumentedStore {
             .await
     }
 
-    async fn mark_outbox_sent(&self, id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.call("mark_outbox_sent", self.inner.mark_outbox_sent(id, now))
+    async fn mark_outbox_sent(
+        &self,
+        ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.call("mark_outbox_sent", self.inner.mark_outbox_sent(ids, now))
             .await
     }
 
@@ -204,6 +208,11 @@ impl OutboxStore for InstrumentedStore {
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {
         self.call("outbox_backlog", self.inner.outbox_backlog())
             .await
+    }
+
+    /// A wait, not a call: neither timed nor traced.
+    async fn outbox_written(&self) {
+        self.inner.outbox_written().await;
     }
 }
 
