@@ -14,6 +14,10 @@ use clap::Parser;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
+// The service's allocator, so the baselines differ from it only by the request path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 0)]

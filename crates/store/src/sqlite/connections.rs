@@ -1,6 +1,6 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use orderflow_core::ports::StoreError;
@@ -12,13 +12,25 @@ const READERS: usize = 4;
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The writer and reader connections, each used by one blocking task at a time.
+/// The writer connection, owned by a thread of its own, and reader connections, each used
+/// by one blocking task at a time.
 #[derive(Clone)]
 pub(crate) struct Connections {
-    writer: Arc<Mutex<Connection>>,
+    writes: mpsc::Sender<WriteJob>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
 }
+
+/// One caller's write: given the writer inside the group's transaction (or why there is
+/// none), it runs in a savepoint of its own and leaves its answer for after the commit.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> Answer + Send>;
+
+/// A job's answer, sent once the commit is known, so no caller hears of a write that did not
+/// reach the file.
+type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+/// Most jobs one transaction carries.
+const GROUP: usize = 64;
 
 impl Connections {
     pub(crate) fn open(path: &Path) -> Result<Self, SqliteStoreError> {
@@ -43,40 +55,44 @@ impl Connections {
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()
             .map_err(open_error)?;
+        let (writes, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || write_groups(writer, jobs))
+            .map_err(|source| SqliteStoreError::Writer { source })?;
         Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
+            writes,
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up front, so two
-    /// writers never deadlock upgrading), committing only if it returns `Ok`.
+    /// Runs `work` as one transaction of its own, committed only if it returns `Ok` with
+    /// [`Outcome::Commit`]. Writes that arrive together share one IMMEDIATE transaction (the
+    /// write lock is taken up front, so two processes never deadlock upgrading), each in a
+    /// savepoint: what one rolls back touches no other, and one commit serves them all.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<Outcome<T>, rusqlite::Error>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection) -> Result<Outcome<T>, rusqlite::Error> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
-        blocking(move || {
-            let mut conn = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            match work(&tx)? {
-                Outcome::Commit(value) => {
-                    tx.commit()?;
-                    Ok(value)
-                }
-                Outcome::Rollback(value) => {
-                    tx.rollback()?;
-                    Ok(value)
-                }
-            }
-        })
-        .await
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = conn
+                .map_err(|why| unavailable(why))
+                .and_then(|conn| in_savepoint(conn, work));
+            Box::new(move |committed: Result<(), &str>| {
+                // The caller may have gone (its request was cancelled).
+                let _ = done.send(committed.map_err(unavailable).and(result));
+            })
+        });
+        self.writes
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite write did not finish".to_owned()))?
+            .map_err(into_store_error)
     }
 
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -93,6 +109,77 @@ impl Connections {
             work(&conn)
         })
         .await
+    }
+}
+
+/// The writer thread: takes the jobs waiting (up to [`GROUP`]), runs them in one
+/// transaction and answers each once it is committed. Ends when every sender is gone.
+fn write_groups(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let why = e.to_string();
+                for job in group {
+                    job(Err(&why))(Err(&why));
+                }
+                continue;
+            }
+        };
+        let answers: Vec<Answer> = group
+            .into_iter()
+            .filter_map(|job| {
+                // A panicking job loses only its own answer (its caller hears the writer
+                // stopped) and what it wrote; the others go on.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(&tx))));
+                if ran.is_err() {
+                    let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
+                ran.ok()
+            })
+            .collect();
+        let committed = tx.commit().map_err(|e| e.to_string());
+        for answer in answers {
+            answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+/// An error for the caller that names why the store could not write.
+fn unavailable(why: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+        Some(why.to_owned()),
+    )
+}
+
+/// Runs `work` in a savepoint, released if it commits, rolled back otherwise.
+fn in_savepoint<T, F>(conn: &Connection, work: F) -> Result<T, rusqlite::Error>
+where
+    F: FnOnce(&Connection) -> Result<Outcome<T>, rusqlite::Error>,
+{
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = work(conn);
+    match result {
+        Ok(Outcome::Commit(value)) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Ok(Outcome::Rollback(value)) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
     }
 }
 

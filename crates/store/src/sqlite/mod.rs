@@ -35,6 +35,8 @@ pub enum SqliteStoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot start the SQLite writer thread: {source}")]
+    Writer { source: std::io::Error },
     #[error("cannot migrate the SQLite database {path}: {source}")]
     Migrate {
         path: PathBuf,

@@ -6,7 +6,7 @@ use orderflow_core::{
     IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, TraceParent,
     UserId,
 };
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -232,7 +232,7 @@ impl OrderStore for SqliteStore {
 /// The stored response for the claim's key if it has not expired; an expired one is removed
 /// so the key can be claimed afresh.
 fn live_claim(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     user_id: UserId,
     claim: &IdempotencyClaim,
 ) -> Result<Option<IdempotentReplay>, rusqlite::Error> {
@@ -261,7 +261,7 @@ fn replay_row(row: &rusqlite::Row<'_>) -> Result<IdempotentReplay, rusqlite::Err
     })
 }
 
-fn release_stock(tx: &Transaction<'_>, order: &Order) -> Result<(), rusqlite::Error> {
+fn release_stock(tx: &rusqlite::Connection, order: &Order) -> Result<(), rusqlite::Error> {
     for line in &order.lines {
         tx.execute(
             "UPDATE products SET stock = stock + ?2 WHERE id = ?1",

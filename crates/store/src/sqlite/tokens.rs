@@ -108,7 +108,7 @@ impl RefreshTokenStore for SqliteStore {
 }
 
 fn stored_token(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     hash: &str,
 ) -> Result<Option<StoredToken>, rusqlite::Error> {
     tx.query_row(
@@ -129,7 +129,7 @@ fn stored_token(
 }
 
 fn revoke_family(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     family: TokenFamilyId,
     now: i64,
 ) -> Result<(), rusqlite::Error> {
