@@ -218,7 +218,11 @@ pub async fn sent_batches_deliver_every_message_with_its_attributes(queue: &dyn 
         .map(Result::unwrap)
         .collect();
     assert_eq!(ids.len(), 23, "one outcome per message");
-    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 23, "distinct ids");
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        23,
+        "distinct ids"
+    );
     let mut received = BTreeMap::new();
     while received.len() < 23 {
         let batch = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
@@ -233,7 +237,11 @@ pub async fn sent_batches_deliver_every_message_with_its_attributes(queue: &dyn 
         }
     }
     let sent: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(sent, received.keys().collect(), "the ids sent are the ids received");
+    assert_eq!(
+        sent,
+        received.keys().collect(),
+        "the ids sent are the ids received"
+    );
 }
 
 pub async fn long_polling_returns_when_a_message_arrives(queue: &dyn Queue) {

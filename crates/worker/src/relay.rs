@@ -5,8 +5,8 @@ use std::time::Duration;
 use orderflow_core::TraceParent;
 use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
 use orderflow_telemetry::{continue_trace, link_to, traceparent_of};
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::backoff::exponential;
 use crate::message::ORDER_ID_ATTRIBUTE;
@@ -90,8 +90,7 @@ impl OutboxRelay {
                 }
                 let mut attributes =
                     BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
-                if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone())
-                {
+                if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone()) {
                     attributes.insert(TraceParent::NAME.to_owned(), trace.to_string());
                 }
                 let message = OutgoingMessage {

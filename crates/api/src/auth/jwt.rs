@@ -123,8 +123,7 @@ impl AccessTokens for JwtAccessTokens {
         }
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| CredentialError::InvalidToken)?;
-        let user_id =
-            UserId::parse(&data.claims.sub).map_err(|_| CredentialError::InvalidToken)?;
+        let user_id = UserId::parse(&data.claims.sub).map_err(|_| CredentialError::InvalidToken)?;
         self.verified
             .insert(token.to_owned(), (user_id, data.claims.exp));
         Ok(user_id)
@@ -169,7 +168,12 @@ mod tests {
         let parts: Vec<&str> = issued.token.split('.').collect();
         let other = tokens.issue(user, OffsetDateTime::now_utc() + Duration::from_secs(60));
         let other = other.unwrap().token;
-        let forged = format!("{}.{}.{}", parts[0], other.split('.').nth(1).unwrap(), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            other.split('.').nth(1).unwrap(),
+            parts[2]
+        );
         assert!(tokens.verify(&forged).is_err());
     }
 }

@@ -16,8 +16,7 @@ pub struct Argon2Hasher {
 /// wrong password. A hash of a random password nobody kept, made with [`argon2`]'s
 /// parameters (a test holds them together); a constant, so start-up spends no time or
 /// memory on making one.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=12288,t=3,p=1$hXL+3BHhM7Jgh3tEHTYdUA$UgM7YtBYV4w/R6I2WMkV+euymzVlm7jQUxl3OvfUTe0";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=12288,t=3,p=1$hXL+3BHhM7Jgh3tEHTYdUA$UgM7YtBYV4w/R6I2WMkV+euymzVlm7jQUxl3OvfUTe0";
 
 fn argon2() -> Result<Argon2<'static>, CredentialError> {
     let params =

@@ -5,9 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    SendMessageBatchRequestEntry,
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
-    QueueAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use orderflow_core::ports::{OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage};
 use time::OffsetDateTime;
@@ -369,7 +368,11 @@ impl SqsQueue {
             if let Some(sent) = output.successful().iter().find(|s| s.id() == id) {
                 return Ok(sent.message_id().to_owned());
             }
-            let code = output.failed().iter().find(|f| f.id() == id).map(|f| f.code());
+            let code = output
+                .failed()
+                .iter()
+                .find(|f| f.id() == id)
+                .map(|f| f.code());
             Err(QueueError::Unavailable(
                 code.unwrap_or("the batch answer does not name the message")
                     .to_owned(),

@@ -79,7 +79,7 @@ impl Connections {
         let (done, answer) = tokio::sync::oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
             let result = conn
-                .map_err(|why| unavailable(why))
+                .map_err(unavailable)
                 .and_then(|conn| in_savepoint(conn, work));
             Box::new(move |committed: Result<(), &str>| {
                 // The caller may have gone (its request was cancelled).
@@ -136,8 +136,8 @@ fn write_groups(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
         let answers: Vec<Answer> = group
             .into_iter()
             .filter_map(|job| {
-                // A panicking job loses only its own answer (its caller hears the writer
-                // stopped) and what it wrote; the others go on.
+                // A panicking job loses only its own answer (its caller hears the write did
+                // not finish) and what it wrote; the others go on.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(&tx))));
                 if ran.is_err() {
                     let _ = tx.execute_batch("ROLLBACK TO job; RELEASE job");

@@ -90,18 +90,21 @@ impl SqliteQueue {
                                   ORDER BY visible_at, id LIMIT ?3)
                      RETURNING id, receipt, body, attributes, receive_count, sent_at",
                 )?;
-                let rows = statement.query_map(params![now, visible_for, max, max_receives], |row| {
-                    let attributes: String = row.get(3)?;
-                    Ok(ReceivedMessage {
-                        id: row.get(0)?,
-                        receipt: row.get(1)?,
-                        body: row.get(2)?,
-                        attributes: serde_json::from_str::<BTreeMap<String, String>>(&attributes)
+                let rows =
+                    statement.query_map(params![now, visible_for, max, max_receives], |row| {
+                        let attributes: String = row.get(3)?;
+                        Ok(ReceivedMessage {
+                            id: row.get(0)?,
+                            receipt: row.get(1)?,
+                            body: row.get(2)?,
+                            attributes: serde_json::from_str::<BTreeMap<String, String>>(
+                                &attributes,
+                            )
                             .map_err(|e| corrupt(3, e.to_string()))?,
-                        receive_count: row.get(4)?,
-                        sent_at: from_millis(5, row.get(5)?)?,
-                    })
-                })?;
+                            receive_count: row.get(4)?,
+                            sent_at: from_millis(5, row.get(5)?)?,
+                        })
+                    })?;
                 let mut received = rows.collect::<Result<Vec<_>, _>>()?;
                 received.sort_by(|a, b| (a.sent_at, &a.id).cmp(&(b.sent_at, &b.id)));
                 Ok(Outcome::Commit(received))
@@ -137,7 +140,9 @@ impl SqliteQueue {
                 for (id, body, attributes) in &rows {
                     statement.execute(params![id, body, attributes, now])?;
                 }
-                Ok(Outcome::Commit(rows.into_iter().map(|(id, ..)| id).collect()))
+                Ok(Outcome::Commit(
+                    rows.into_iter().map(|(id, ..)| id).collect(),
+                ))
             })
             .await
             .map_err(unavailable)?;
