@@ -151,9 +151,9 @@ fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::E
     }
 }
 
-/// The async runtime. Blocking work (SQLite calls, password hashing, files) gets a small
-/// pool: the store has one writer and four readers, hashing its own limit, so more threads
-/// only wait, and each one keeps memory of its own.
+/// The async runtime. Blocking work (SQLite reads, email files) gets a small pool: the store
+/// has four readers (writes and password hashing have threads of their own), so more
+/// threads would only wait, and each one keeps memory of its own.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

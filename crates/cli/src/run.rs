@@ -233,7 +233,8 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
         }
     };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hasher = tokio::task::spawn_blocking(move || Argon2Hasher::new(cores)).await??;
+    // Cheap now: the dummy hash is a constant; hashing threads start idle.
+    let hasher = Argon2Hasher::new(cores)?;
     let deps = Dependencies {
         store: Arc::clone(&backends.store),
         cache: Arc::clone(&backends.cache),

@@ -158,12 +158,13 @@ impl OutboxRelay {
                     pause
                 }
             };
-            let idle = failures == 0;
+            // While backing off from a failure, a placement does not cut the pause short.
+            let healthy = failures == 0;
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
                 // A placement in this process: publish it now rather than at the next poll.
-                () = self.store.outbox_written(), if idle => {}
+                () = self.store.outbox_written(), if healthy => {}
             }
         }
         tracing::info!("outbox relay stopped");
