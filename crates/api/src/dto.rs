@@ -1,13 +1,34 @@
 //! The JSON shapes of API.md. Domain types are converted here, at the edge, and nowhere else.
 use orderflow_core::usecases::Page;
-use orderflow_core::{Order, OrderStatus, Product, User};
-use serde::{Deserialize, Serialize};
+use orderflow_core::{Currency, Order, OrderId, OrderStatus, Product, User, UserId};
+use serde::{Deserialize, Serialize, Serializer};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A timestamp in RFC 3339, written straight into the response (an order's reads are the
+/// hot path: no string of its own per timestamp).
+fn serialize_rfc3339<S: Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+    // Long enough for any year up to 9999 with nanoseconds and an offset.
+    let mut buffer = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    at.format_into(&mut cursor, &time::format_description::well_known::Rfc3339)
+        .map_err(serde::ser::Error::custom)?;
+    let written = usize::try_from(cursor.position()).map_err(serde::ser::Error::custom)?;
+    let text = std::str::from_utf8(&buffer[..written]).map_err(serde::ser::Error::custom)?;
+    serializer.serialize_str(text)
+}
+
+/// An id by its `Display`, written straight into the response.
+fn serialize_display<T: std::fmt::Display, S: Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -176,9 +197,9 @@ impl From<OrderStatus> for StatusView {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderLineView {
-    pub product_id: String,
-    pub name: String,
+pub struct OrderLineView<'a> {
+    pub product_id: &'a str,
+    pub name: &'a str,
     pub quantity: u32,
     pub unit_price: i64,
     pub line_total: i64,
@@ -186,75 +207,88 @@ pub struct OrderLineView {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusChangeView {
+pub struct StatusChangeView<'a> {
     pub status: StatusView,
-    pub at: String,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String)]
+    pub at: OffsetDateTime,
     /// Set on FAILED and CANCELLED.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<&'a str>,
 }
 
+/// An order as the API shows it, borrowing from the order rather than copying it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    pub id: String,
-    pub user_id: String,
+pub struct OrderView<'a> {
+    #[serde(serialize_with = "serialize_display")]
+    #[schema(value_type = String)]
+    pub id: OrderId,
+    #[serde(serialize_with = "serialize_display")]
+    #[schema(value_type = String)]
+    pub user_id: UserId,
     pub status: StatusView,
-    pub items: Vec<OrderLineView>,
+    pub items: Vec<OrderLineView<'a>>,
     /// Minor units (cents).
     pub total_amount: i64,
-    pub currency: String,
-    pub status_history: Vec<StatusChangeView>,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(serialize_with = "serialize_display")]
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    pub status_history: Vec<StatusChangeView<'a>>,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String)]
+    pub updated_at: OffsetDateTime,
 }
 
-impl From<&Order> for OrderView {
-    fn from(order: &Order) -> Self {
+impl<'a> From<&'a Order> for OrderView<'a> {
+    fn from(order: &'a Order) -> Self {
         Self {
-            id: order.id.to_string(),
-            user_id: order.user_id.to_string(),
+            id: order.id,
+            user_id: order.user_id,
             status: order.status.into(),
             items: order
                 .lines
                 .iter()
                 .map(|line| OrderLineView {
-                    product_id: line.product_id.as_str().to_owned(),
-                    name: line.name.as_str().to_owned(),
+                    product_id: line.product_id.as_str(),
+                    name: line.name.as_str(),
                     quantity: line.quantity.get(),
                     unit_price: line.unit_price.minor(),
                     line_total: line.line_total().map_or(0, |m| m.minor()),
                 })
                 .collect(),
             total_amount: order.total.minor(),
-            currency: order.total.currency().as_str().to_owned(),
+            currency: order.total.currency(),
             status_history: order
                 .history
                 .iter()
                 .map(|change| StatusChangeView {
                     status: change.status.into(),
-                    at: rfc3339(change.at),
-                    reason: change.reason.clone(),
+                    at: change.at,
+                    reason: change.reason.as_deref(),
                 })
                 .collect(),
-            created_at: rfc3339(order.created_at),
-            updated_at: rfc3339(order.updated_at),
+            created_at: order.created_at,
+            updated_at: order.updated_at,
         }
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OrderPage {
-    pub items: Vec<OrderView>,
+pub struct OrderPage<'a> {
+    pub items: Vec<OrderView<'a>>,
     pub next_cursor: Option<String>,
 }
 
-impl From<Page<Order>> for OrderPage {
-    fn from(page: Page<Order>) -> Self {
+impl<'a> From<&'a Page<Order>> for OrderPage<'a> {
+    fn from(page: &'a Page<Order>) -> Self {
         Self {
             items: page.items.iter().map(OrderView::from).collect(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
+            next_cursor: page.next_cursor.as_ref().map(|c| c.encode()),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod dto;
+mod edge;
 mod extract;
 mod openapi;
 mod problem;

@@ -4,10 +4,7 @@
 //! CORS for the origins an operator allows (none by default).
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The HSTS header, when the service is only reached over HTTPS.
@@ -23,37 +20,31 @@ impl SecurityHeaders {
         });
         Self { hsts }
     }
-}
 
-pub async fn security_headers(
-    State(policy): State<SecurityHeaders>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let auth_route = request.uri().path().starts_with("/api/auth/");
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
-    if auth_route {
-        // Tokens and user details must not stay in any cache on the way.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    /// Sets the headers on an answer; `auth_route` answers (tokens, user details) are
+    /// never to be cached.
+    pub fn apply(&self, headers: &mut HeaderMap, auth_route: bool) {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+        if auth_route {
+            // Tokens and user details must not stay in any cache on the way.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        if let Some(hsts) = &self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
     }
-    if let Some(hsts) = &policy.hsts {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
-    }
-    response
 }
 
 /// CORS for exactly `origins` (with credentials, for the refresh-token cookie), or `None`

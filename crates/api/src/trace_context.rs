@@ -1,10 +1,8 @@
 //! The W3C trace context of each request: the caller's `traceparent` continued, or a new
-//! trace. Handlers pass it on (an order's outbox entry keeps it, so the queue message and
+//! trace (see [`crate::edge`]). Handlers pass it on (an order's outbox entry keeps it, so the queue message and
 //! the worker belong to the same trace) and every log line of the request carries its id.
 use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
 use orderflow_core::TraceParent;
 use orderflow_telemetry::{continue_trace, traceparent_of};
 
@@ -19,11 +17,7 @@ fn incoming(request: &Request) -> Option<TraceParent> {
 
 /// The request span, named by method and route template (not the raw path, which holds
 /// ids), a child of the caller's span when it sent a `traceparent`.
-pub fn request_span(request: &Request) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |path| path.as_str());
+pub fn request_span(request: &Request, route: &str) -> tracing::Span {
     let span = tracing::info_span!("request",
         otel.name = format!("{} {route}", request.method()),
         otel.kind = "server",
@@ -37,19 +31,19 @@ pub fn request_span(request: &Request) -> tracing::Span {
     span
 }
 
-/// Runs inside the request span: puts the request's [`TraceParent`] into its extensions (the
-/// request span's own context when traces are exported; else the caller's continued, or a
-/// new one) and answers it in `traceresponse` (W3C Trace Context level 2).
-pub async fn trace_context(mut request: Request, next: Next) -> Response {
-    let span = tracing::Span::current();
-    let trace = traceparent_of(&span)
-        .or_else(|| incoming(&request).map(|parent| parent.child()))
+/// The request's [`TraceParent`]: the request span's own context when traces are exported;
+/// else the caller's continued, or a new one. Handlers take it from the request's extensions.
+pub fn of_request(span: &tracing::Span, request: &Request) -> TraceParent {
+    let trace = traceparent_of(span)
+        .or_else(|| incoming(request).map(|parent| parent.child()))
         .unwrap_or_else(TraceParent::generate);
     span.record("trace_id", trace.trace_id());
-    request.extensions_mut().insert(trace.clone());
-    let mut response = next.run(request).await;
+    trace
+}
+
+/// Names the request's trace in `traceresponse` (W3C Trace Context level 2).
+pub fn answer(trace: &TraceParent, headers: &mut HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
-        response.headers_mut().insert("traceresponse", value);
+        headers.insert("traceresponse", value);
     }
-    response
 }

@@ -24,6 +24,7 @@ macro_rules! queue_contract_tests {
             messages_past_the_receive_limit_are_dead_lettered,
             change_visibility_delays_or_releases_a_message,
             stale_receipts_are_harmless,
+            a_stale_receipt_in_a_batch_delete_spares_the_rest,
             batches_are_bounded_and_every_message_arrives_once,
             sent_batches_deliver_every_message_with_its_attributes,
             long_polling_returns_when_a_message_arrives,
@@ -184,6 +185,36 @@ pub async fn stale_receipts_are_harmless(queue: &dyn Queue) {
     harmless(queue.delete(&second[0].receipt).await);
     let depth = queue.depth().await.unwrap();
     assert_eq!((depth.visible, depth.in_flight), (0, 0), "deleted");
+}
+
+pub async fn a_stale_receipt_in_a_batch_delete_spares_the_rest(queue: &dyn Queue) {
+    for i in 0..3 {
+        queue.send(&message(&format!("d{i}"))).await.unwrap();
+    }
+    let first = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
+    assert_eq!(first.len(), 3);
+    // The first message's delivery is taken over by another receive: its old receipt is stale.
+    queue
+        .change_visibility(&first[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    let again = queue.receive(10, NO_WAIT, HIDE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let mut receipts: Vec<String> = first.iter().map(|m| m.receipt.clone()).collect();
+    receipts.push(again[0].receipt.clone());
+    let outcomes = queue.delete_batch(&receipts).await;
+    assert_eq!(outcomes.len(), 4, "one outcome per receipt");
+    // Which of the two receipts of the re-received message deletes it is the queue's
+    // business (SQS may honour an old one); neither may fail otherwise.
+    for outcome in [&outcomes[0], &outcomes[3]] {
+        assert!(
+            matches!(outcome, Ok(()) | Err(QueueError::StaleReceipt)),
+            "{outcome:?}"
+        );
+    }
+    assert!(outcomes[1].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0), "all deleted");
 }
 
 pub async fn batches_are_bounded_and_every_message_arrives_once(queue: &dyn Queue) {

@@ -77,27 +77,87 @@ impl Worker {
     /// Runs until `shutdown` is cancelled; then stops receiving and gives in-flight messages
     /// up to the shutdown deadline. Messages still unfinished then reappear for another
     /// worker once their visibility timeout passes.
+    ///
+    /// Several pollers receive side by side, each with its share of the concurrency: one
+    /// receive at a time would cap the worker at one batch per queue round trip, however
+    /// many messages it could process at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
-        let mut in_flight = JoinSet::new();
         let (deleter, deleting) =
             Deleter::start(Arc::clone(&self.queue), Arc::clone(&self.metrics));
+        let mut pollers = JoinSet::new();
+        for share in self.settings.poller_shares() {
+            let poller = Poller {
+                job: Job {
+                    queue: Arc::clone(&self.queue),
+                    processing: Arc::clone(&self.processing),
+                    deleter: deleter.clone(),
+                    settings: self.settings.clone(),
+                    metrics: Arc::clone(&self.metrics),
+                },
+                concurrency: share,
+            };
+            pollers.spawn(poller.run(shutdown.clone()));
+        }
+        while let Some(stopped) = pollers.join_next().await {
+            if let Err(e) = stopped {
+                tracing::warn!(error = %e, "a queue poller stopped abnormally");
+            }
+        }
+        // The last finished messages' deletes.
+        drop(deleter);
+        if let Err(e) = deleting.await {
+            tracing::warn!(error = %e, "the batch deleter stopped abnormally");
+        }
+        tracing::info!("worker stopped");
+    }
+}
+
+impl WorkerSettings {
+    /// The concurrency split between pollers, one per receive batch it can fill, at most
+    /// [`MAX_POLLERS`].
+    fn poller_shares(&self) -> Vec<usize> {
+        let concurrency = self.concurrency.max(1);
+        let batch = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
+        let pollers = concurrency.div_ceil(batch).clamp(1, MAX_POLLERS);
+        (0..pollers)
+            .map(|i| concurrency / pollers + usize::from(i < concurrency % pollers))
+            .collect()
+    }
+}
+
+/// Most receives one worker has in flight.
+const MAX_POLLERS: usize = 8;
+
+/// Receives and processes messages, up to `concurrency` at once.
+struct Poller {
+    job: Job,
+    concurrency: usize,
+}
+
+impl Poller {
+    async fn run(self, shutdown: CancellationToken) {
+        let job = Arc::new(self.job);
+        let settings = &job.settings;
+        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
         let mut receive_failures = 0u32;
+        let batch = usize::try_from(settings.batch.max(1)).unwrap_or(usize::MAX);
+        let half_batch = batch.min(self.concurrency.max(1)).div_ceil(2);
         while !shutdown.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
+            // A receive for one or two messages costs the queue as much as one for a
+            // batch: wait until half a batch is free (or nothing is in flight).
             let free = permits.available_permits();
-            if free == 0 {
+            if free == 0 || (free < half_batch && !in_flight.is_empty()) {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = in_flight.join_next() => continue,
                 }
             }
-            let max = u32::try_from(free)
-                .unwrap_or(u32::MAX)
-                .min(self.settings.batch);
+            let max = u32::try_from(free).unwrap_or(u32::MAX).min(settings.batch);
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.queue.receive(max, self.settings.wait, self.settings.visibility) => received,
+                received = job.queue.receive(max, settings.wait, settings.visibility) => received,
             };
             let messages = match received {
                 Ok(messages) => {
@@ -129,14 +189,8 @@ impl Worker {
                 } else {
                     age.unsigned_abs()
                 };
-                self.metrics.message_received(age);
-                let job = Job {
-                    queue: Arc::clone(&self.queue),
-                    processing: Arc::clone(&self.processing),
-                    deleter: deleter.clone(),
-                    settings: self.settings.clone(),
-                    metrics: Arc::clone(&self.metrics),
-                };
+                job.metrics.message_received(age);
+                let job = Arc::clone(&job);
                 in_flight.spawn(async move {
                     job.handle(message).await;
                     drop(permit);
@@ -145,8 +199,8 @@ impl Worker {
         }
         while in_flight.try_join_next().is_some() {}
         let remaining = in_flight.len();
-        tracing::info!(remaining, "worker stopping; finishing in-flight messages");
-        let drained = tokio::time::timeout(self.settings.shutdown_deadline, async {
+        tracing::info!(remaining, "poller stopping; finishing in-flight messages");
+        let drained = tokio::time::timeout(settings.shutdown_deadline, async {
             while in_flight.join_next().await.is_some() {}
         })
         .await;
@@ -158,12 +212,6 @@ impl Worker {
             in_flight.abort_all();
             while in_flight.join_next().await.is_some() {}
         }
-        // The last finished messages' deletes.
-        drop(deleter);
-        if let Err(e) = deleting.await {
-            tracing::warn!(error = %e, "the batch deleter stopped abnormally");
-        }
-        tracing::info!("worker stopped");
     }
 }
 
@@ -272,5 +320,35 @@ impl Job {
                 receipt: message.receipt.clone(),
             })
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shares(concurrency: usize, batch: u32) -> Vec<usize> {
+        WorkerSettings {
+            concurrency,
+            batch,
+            ..WorkerSettings::default()
+        }
+        .poller_shares()
+    }
+
+    #[test]
+    fn one_poller_per_batch_the_concurrency_can_fill() {
+        assert_eq!(shares(32, 10), vec![8, 8, 8, 8]);
+        assert_eq!(shares(10, 10), vec![10]);
+        assert_eq!(shares(11, 10), vec![6, 5]);
+        assert_eq!(shares(1, 10), vec![1]);
+    }
+
+    #[test]
+    fn pollers_are_capped_and_share_all_of_the_concurrency() {
+        let split = shares(1000, 10);
+        assert_eq!(split.len(), MAX_POLLERS);
+        assert_eq!(split.iter().sum::<usize>(), 1000);
+        assert_eq!(shares(0, 10), vec![1], "never without a poller");
     }
 }

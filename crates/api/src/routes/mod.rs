@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 pub(crate) mod auth;
 pub(crate) mod events;
 pub(crate) mod health;
@@ -10,13 +12,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
+use crate::edge::{self, Edge};
 use crate::openapi::serve_openapi;
 use crate::problem::Problem;
 use crate::security_headers::{self, SecurityHeaders};
 use crate::state::AppState;
-use crate::trace_context::{request_span, trace_context};
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit_bytes;
@@ -43,23 +44,18 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal(&"a request handler panicked").into_response_owned()
-        }))
-        .layer(axum::middleware::from_fn(trace_context))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            health::track,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            headers,
-            security_headers::security_headers,
-        ));
-    // Outside the rest, so a preflight is answered before routing.
+        }));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
+    // Outermost, so preflights and panics are traced, counted and given the headers too.
+    let edge = Arc::new(Edge {
+        metrics: Arc::clone(&state.metrics),
+        headers,
+    });
     router
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
         .with_state(state)
 }
 

@@ -124,7 +124,7 @@ pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
     query: Result<Query<OrderListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<OrderPage>, Problem> {
+) -> Result<Response, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let mut errors = FieldErrors::new();
     let status = query
@@ -138,7 +138,7 @@ pub async fn list(
         .orders
         .list(user_id, status, cursor.as_ref(), limit)
         .await?;
-    Ok(Json(page.into()))
+    Ok(Json(OrderPage::from(&page)).into_response())
 }
 
 /// Cancel a PENDING order; its stock is released.
@@ -153,9 +153,9 @@ pub async fn cancel(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<OrderView>, Problem> {
+) -> Result<Response, Problem> {
     let order = state.orders.cancel(user_id, order_id(&id)?).await?;
-    Ok(Json((&order).into()))
+    Ok(Json(OrderView::from(&order)).into_response())
 }
 
 /// A bounded label for a refused placement.

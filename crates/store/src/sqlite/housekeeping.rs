@@ -17,18 +17,15 @@ impl Housekeeping for SqliteStore {
     ) -> Result<Purged, StoreError> {
         self.db
             .write(move |tx| {
-                let refresh_tokens = tx.execute(
-                    "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
-                    [millis(now)],
-                )?;
-                let idempotency_keys = tx.execute(
-                    "DELETE FROM idempotency_keys WHERE created_at < ?1",
-                    [millis(keys_before)],
-                )?;
-                let outbox_entries = tx.execute(
-                    "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?1",
-                    params![millis(sent_before)],
-                )?;
+                let refresh_tokens = tx
+                    .prepare_cached("DELETE FROM refresh_tokens WHERE expires_at <= ?1")?
+                    .execute([millis(now)])?;
+                let idempotency_keys = tx
+                    .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .execute([millis(keys_before)])?;
+                let outbox_entries = tx
+                    .prepare_cached("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?1")?
+                    .execute(params![millis(sent_before)])?;
                 Ok(Outcome::Commit(Purged {
                     refresh_tokens: refresh_tokens as u64,
                     idempotency_keys: idempotency_keys as u64,

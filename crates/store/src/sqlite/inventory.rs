@@ -16,11 +16,10 @@ impl InventoryStore for SqliteStore {
                 let mut summary = UpsertSummary::default();
                 for p in &products {
                     let existing = tx
-                        .query_row(
-                            &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
-                            [p.id.as_str()],
-                            product,
-                        )
+                        .prepare_cached(&format!(
+                            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
+                        ))?
+                        .query_row([p.id.as_str()], product)
                         .optional()?;
                     match existing {
                         Some(existing) if &existing == p => {
@@ -30,20 +29,20 @@ impl InventoryStore for SqliteStore {
                         Some(_) => summary.updated += 1,
                         None => summary.created += 1,
                     }
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO products (id, name, unit_price, currency, stock)
                          VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (id) DO UPDATE SET name = excluded.name,
                            unit_price = excluded.unit_price, currency = excluded.currency,
                            stock = excluded.stock",
-                        params![
-                            p.id.as_str(),
-                            p.name.as_str(),
-                            p.unit_price.minor(),
-                            p.unit_price.currency().as_str(),
-                            p.stock
-                        ],
-                    )?;
+                    )?
+                    .execute(params![
+                        p.id.as_str(),
+                        p.name.as_str(),
+                        p.unit_price.minor(),
+                        p.unit_price.currency().as_str(),
+                        p.stock
+                    ])?;
                 }
                 Ok(Outcome::Commit(summary))
             })
@@ -54,11 +53,10 @@ impl InventoryStore for SqliteStore {
         let id = id.as_str().to_owned();
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
-                    [id],
-                    product,
-                )
+                conn.prepare_cached(&format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
+                ))?
+                .query_row([id], product)
                 .optional()
             })
             .await

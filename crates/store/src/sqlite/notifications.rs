@@ -28,12 +28,11 @@ impl NotificationStore for SqliteStore {
             .write(move |tx| {
                 let key = params![order_id.to_string(), status.as_str()];
                 let state: Option<(String, i64)> = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT state, started_at FROM notifications
                          WHERE order_id = ?1 AND status = ?2",
-                        key,
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )
+                    )?
+                    .query_row(key, |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?;
                 match state {
                     Some((state, _)) if state == SENT || state == REJECTED => {
@@ -44,19 +43,28 @@ impl NotificationStore for SqliteStore {
                     }
                     Some(_) => {
                         // Left in sending by a crashed sender: take it over.
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE notifications SET attempts = attempts + 1, started_at = ?3
                              WHERE order_id = ?1 AND status = ?2",
-                            params![order_id.to_string(), status.as_str(), millis(now)],
-                        )?;
+                        )?
+                        .execute(params![
+                            order_id.to_string(),
+                            status.as_str(),
+                            millis(now)
+                        ])?;
                         Ok(Outcome::Commit(NotificationState::Send))
                     }
                     None => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO notifications (order_id, status, state, started_at)
                              VALUES (?1, ?2, ?3, ?4)",
-                            params![order_id.to_string(), status.as_str(), SENDING, millis(now)],
-                        )?;
+                        )?
+                        .execute(params![
+                            order_id.to_string(),
+                            status.as_str(),
+                            SENDING,
+                            millis(now)
+                        ])?;
                         Ok(Outcome::Commit(NotificationState::Send))
                     }
                 }
@@ -74,17 +82,17 @@ impl NotificationStore for SqliteStore {
         let state = if rejected.is_some() { REJECTED } else { SENT };
         self.db
             .write(move |tx| {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE notifications SET state = ?3, completed_at = ?4, rejection = ?5
                      WHERE order_id = ?1 AND status = ?2",
-                    params![
-                        order_id.to_string(),
-                        status.as_str(),
-                        state,
-                        millis(now),
-                        rejected
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    order_id.to_string(),
+                    status.as_str(),
+                    state,
+                    millis(now),
+                    rejected
+                ])?;
                 Ok(Outcome::Commit(()))
             })
             .await
@@ -93,11 +101,10 @@ impl NotificationStore for SqliteStore {
     async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError> {
         self.db
             .read(move |conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT COUNT(*) FROM notifications WHERE order_id = ?1 AND state != ?2",
-                    params![order_id.to_string(), SENDING],
-                    |row| row.get(0),
-                )
+                )?
+                .query_row(params![order_id.to_string(), SENDING], |row| row.get(0))
             })
             .await
     }

@@ -38,25 +38,27 @@ impl OrderStore for SqliteStore {
                 }
                 let mut shortages = Vec::new();
                 for line in &order.lines {
-                    let reserved = tx.execute(
-                        "UPDATE products SET stock = stock - ?2
+                    let reserved = tx
+                        .prepare_cached(
+                            "UPDATE products SET stock = stock - ?2
                          WHERE id = ?1 AND stock >= ?2 AND unit_price = ?3 AND currency = ?4",
-                        params![
+                        )?
+                        .execute(params![
                             line.product_id.as_str(),
                             line.quantity.get(),
                             line.unit_price.minor(),
                             line.unit_price.currency().as_str()
-                        ],
-                    )?;
+                        ])?;
                     if reserved == 1 {
                         continue;
                     }
                     let current: Option<(u32, i64, String)> = tx
-                        .query_row(
+                        .prepare_cached(
                             "SELECT stock, unit_price, currency FROM products WHERE id = ?1",
-                            [line.product_id.as_str()],
-                            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                        )
+                        )?
+                        .query_row([line.product_id.as_str()], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })
                         .optional()?;
                     match current {
                         Some((available, price, currency))
@@ -76,45 +78,45 @@ impl OrderStore for SqliteStore {
                     return Ok(Outcome::Rollback(Placement::Insufficient(shortages)));
                 }
                 let body = order_json(&order)?;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO orders (id, user_id, status, body, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        order.id.to_string(),
-                        order.user_id.to_string(),
-                        order.status.as_str(),
-                        body,
-                        millis(order.created_at),
-                        millis(order.updated_at)
-                    ],
-                )?;
-                tx.execute(
+                )?
+                .execute(params![
+                    order.id.to_string(),
+                    order.user_id.to_string(),
+                    order.status.as_str(),
+                    body,
+                    millis(order.created_at),
+                    millis(order.updated_at)
+                ])?;
+                tx.prepare_cached(
                     "INSERT INTO outbox
                        (id, order_id, payload, created_at, available_at, traceparent)
                      VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-                    params![
-                        Uuid::now_v7().to_string(),
-                        order.id.to_string(),
-                        serde_json::json!({ "orderId": order.id }).to_string(),
-                        millis(order.created_at),
-                        trace_parent
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    Uuid::now_v7().to_string(),
+                    order.id.to_string(),
+                    serde_json::json!({ "orderId": order.id }).to_string(),
+                    millis(order.created_at),
+                    trace_parent
+                ])?;
                 if let Some(claim) = &claim {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO idempotency_keys
                            (user_id, key, fingerprint, status, order_id, response, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![
-                            order.user_id.to_string(),
-                            claim.key.as_str(),
-                            claim.fingerprint.as_str(),
-                            CREATED,
-                            order.id.to_string(),
-                            body,
-                            millis(order.created_at)
-                        ],
-                    )?;
+                    )?
+                    .execute(params![
+                        order.user_id.to_string(),
+                        claim.key.as_str(),
+                        claim.fingerprint.as_str(),
+                        CREATED,
+                        order.id.to_string(),
+                        body,
+                        millis(order.created_at)
+                    ])?;
                 }
                 Ok(Outcome::Commit(Placement::Placed(order)))
             })
@@ -134,9 +136,11 @@ impl OrderStore for SqliteStore {
         let key = key.as_str().to_owned();
         self.db
             .read(move |conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT fingerprint, status, response FROM idempotency_keys
                      WHERE user_id = ?1 AND key = ?2 AND created_at >= ?3",
+                )?
+                .query_row(
                     params![user_id.to_string(), key, millis(expired_before)],
                     replay_row,
                 )
@@ -148,12 +152,11 @@ impl OrderStore for SqliteStore {
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    "SELECT body FROM orders WHERE id = ?1",
-                    [id.to_string()],
-                    |row| order_from_json(0, &row.get::<_, String>(0)?),
-                )
-                .optional()
+                conn.prepare_cached("SELECT body FROM orders WHERE id = ?1")?
+                    .query_row([id.to_string()], |row| {
+                        order_from_json(0, &row.get::<_, String>(0)?)
+                    })
+                    .optional()
             })
             .await
     }
@@ -193,11 +196,10 @@ impl OrderStore for SqliteStore {
         self.db
             .write(move |tx| {
                 let Some(mut order) = tx
-                    .query_row(
-                        "SELECT body FROM orders WHERE id = ?1",
-                        [id.to_string()],
-                        |row| order_from_json(0, &row.get::<_, String>(0)?),
-                    )
+                    .prepare_cached("SELECT body FROM orders WHERE id = ?1")?
+                    .query_row([id.to_string()], |row| {
+                        order_from_json(0, &row.get::<_, String>(0)?)
+                    })
                     .optional()?
                 else {
                     return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
@@ -208,17 +210,18 @@ impl OrderStore for SqliteStore {
                 if transition.to().releases_stock() {
                     release_stock(tx, &order)?;
                 }
-                let changed = tx.execute(
-                    "UPDATE orders SET status = ?2, body = ?3, updated_at = ?4
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE orders SET status = ?2, body = ?3, updated_at = ?4
                      WHERE id = ?1 AND status = ?5",
-                    params![
+                    )?
+                    .execute(params![
                         id.to_string(),
                         order.status.as_str(),
                         order_json(&order)?,
                         millis(order.updated_at),
                         transition.from().as_str()
-                    ],
-                )?;
+                    ])?;
                 if changed == 1 {
                     Ok(Outcome::Commit(Transitioned::Applied(order)))
                 } else {
@@ -236,20 +239,19 @@ fn live_claim(
     user_id: UserId,
     claim: &IdempotencyClaim,
 ) -> Result<Option<IdempotentReplay>, rusqlite::Error> {
-    tx.execute(
+    tx.prepare_cached(
         "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND created_at < ?3",
-        params![
-            user_id.to_string(),
-            claim.key.as_str(),
-            millis(claim.expired_before)
-        ],
-    )?;
-    tx.query_row(
+    )?
+    .execute(params![
+        user_id.to_string(),
+        claim.key.as_str(),
+        millis(claim.expired_before)
+    ])?;
+    tx.prepare_cached(
         "SELECT fingerprint, status, response FROM idempotency_keys
          WHERE user_id = ?1 AND key = ?2",
-        params![user_id.to_string(), claim.key.as_str()],
-        replay_row,
-    )
+    )?
+    .query_row(params![user_id.to_string(), claim.key.as_str()], replay_row)
     .optional()
 }
 
@@ -263,10 +265,8 @@ fn replay_row(row: &rusqlite::Row<'_>) -> Result<IdempotentReplay, rusqlite::Err
 
 fn release_stock(tx: &rusqlite::Connection, order: &Order) -> Result<(), rusqlite::Error> {
     for line in &order.lines {
-        tx.execute(
-            "UPDATE products SET stock = stock + ?2 WHERE id = ?1",
-            params![line.product_id.as_str(), line.quantity.get()],
-        )?;
+        tx.prepare_cached("UPDATE products SET stock = stock + ?2 WHERE id = ?1")?
+            .execute(params![line.product_id.as_str(), line.quantity.get()])?;
     }
     Ok(())
 }

@@ -50,12 +50,11 @@ impl OutboxStore for SqliteStore {
         let due = self
             .db
             .read(move |conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM outbox
                                     WHERE state = 'pending' AND available_at <= ?1)",
-                    [now],
-                    |row| row.get::<_, bool>(0),
-                )
+                )?
+                .query_row([now], |row| row.get::<_, bool>(0))
             })
             .await?;
         if !due {
@@ -103,10 +102,10 @@ impl OutboxStore for SqliteStore {
         let id = id.to_owned();
         self.db
             .write(move |tx| {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE outbox SET available_at = ?2 WHERE id = ?1 AND state = 'pending'",
-                    params![id, millis(retry_at)],
-                )?;
+                )?
+                .execute(params![id, millis(retry_at)])?;
                 Ok(Outcome::Commit(()))
             })
             .await
@@ -119,11 +118,8 @@ impl OutboxStore for SqliteStore {
     async fn outbox_backlog(&self) -> Result<u64, StoreError> {
         self.db
             .read(|conn| {
-                conn.query_row(
-                    "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
-                    [],
-                    |row| count(row, 0),
-                )
+                conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?
+                    .query_row([], |row| count(row, 0))
             })
             .await
     }

@@ -48,11 +48,10 @@ impl SqliteQueue {
         let anything_due = self
             .db
             .read(|conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM queue_messages WHERE visible_at <= ?1)",
-                    [millis(orderflow_core::now())],
-                    |row| row.get::<_, bool>(0),
-                )
+                )?
+                .query_row([millis(orderflow_core::now())], |row| row.get::<_, bool>(0))
             })
             .await
             .map_err(unavailable)?;
@@ -119,6 +118,37 @@ fn unavailable(error: StoreError) -> QueueError {
 }
 
 impl SqliteQueue {
+    /// Deletes each message by its receipt; one whose receipt is stale (its visibility ran
+    /// out and it was received again) stays.
+    async fn delete_all(&self, receipts: Vec<String>) -> Vec<Result<(), QueueError>> {
+        let count = receipts.len();
+        let deleted = self
+            .db
+            .write(move |tx| {
+                let mut statement =
+                    tx.prepare_cached("DELETE FROM queue_messages WHERE receipt = ?1")?;
+                let deleted = receipts
+                    .iter()
+                    .map(|receipt| statement.execute([receipt]))
+                    .collect::<Result<Vec<usize>, _>>()?;
+                Ok(Outcome::Commit(deleted))
+            })
+            .await;
+        match deleted {
+            Ok(deleted) => deleted
+                .into_iter()
+                .map(|n| {
+                    if n == 0 {
+                        Err(QueueError::StaleReceipt)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect(),
+            Err(e) => vec![Err(unavailable(e)); count],
+        }
+    }
+
     /// Inserts every message in one transaction: all are sent or none is.
     async fn insert(&self, messages: &[OutgoingMessage]) -> Result<Vec<String>, QueueError> {
         let rows = messages
@@ -191,10 +221,11 @@ impl Queue for SqliteQueue {
         let changed = self
             .db
             .write(move |tx| {
-                let changed = tx.execute(
-                    "UPDATE queue_messages SET visible_at = ?2 + ?3 WHERE receipt = ?1",
-                    params![receipt, millis(orderflow_core::now()), timeout],
-                )?;
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE queue_messages SET visible_at = ?2 + ?3 WHERE receipt = ?1",
+                    )?
+                    .execute(params![receipt, millis(orderflow_core::now()), timeout])?;
                 Ok(Outcome::Commit(changed))
             })
             .await
@@ -209,38 +240,30 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        let receipt = receipt.to_owned();
-        let deleted = self
-            .db
-            .write(move |tx| {
-                let deleted =
-                    tx.execute("DELETE FROM queue_messages WHERE receipt = ?1", [receipt])?;
-                Ok(Outcome::Commit(deleted))
-            })
-            .await
-            .map_err(unavailable)?;
-        if deleted == 0 {
-            return Err(QueueError::StaleReceipt);
-        }
-        Ok(())
+        let mut outcomes = self.delete_all(vec![receipt.to_owned()]).await;
+        outcomes.pop().unwrap_or(Err(QueueError::StaleReceipt))
+    }
+
+    /// All in one write: a batch of deletes is one job for the one writer, not one each.
+    async fn delete_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        self.delete_all(receipts.to_vec()).await
     }
 
     async fn depth(&self) -> Result<QueueDepth, QueueError> {
         self.db
             .read(|conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT (SELECT COUNT(*) FROM queue_messages WHERE visible_at <= ?1),
                             (SELECT COUNT(*) FROM queue_messages WHERE visible_at > ?1),
                             (SELECT COUNT(*) FROM queue_dead_letters)",
-                    [millis(orderflow_core::now())],
-                    |row| {
-                        Ok(QueueDepth {
-                            visible: count(row, 0)?,
-                            in_flight: count(row, 1)?,
-                            dead_lettered: count(row, 2)?,
-                        })
-                    },
-                )
+                )?
+                .query_row([millis(orderflow_core::now())], |row| {
+                    Ok(QueueDepth {
+                        visible: count(row, 0)?,
+                        in_flight: count(row, 1)?,
+                        dead_lettered: count(row, 2)?,
+                    })
+                })
             })
             .await
             .map_err(unavailable)

@@ -22,17 +22,17 @@ impl RefreshTokenStore for SqliteStore {
         let token = token.clone();
         self.db
             .write(move |tx| {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO refresh_tokens (hash, family_id, user_id, issued_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        token.hash.as_str(),
-                        token.family.to_string(),
-                        token.user_id.to_string(),
-                        millis(token.issued_at),
-                        millis(token.expires_at)
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    token.hash.as_str(),
+                    token.family.to_string(),
+                    token.user_id.to_string(),
+                    millis(token.issued_at),
+                    millis(token.expires_at)
+                ])?;
                 Ok(Outcome::Commit(()))
             })
             .await
@@ -65,21 +65,19 @@ impl RefreshTokenStore for SqliteStore {
                 if stored.expires_at <= now {
                     return Ok(Outcome::Rollback(Rotation::Rejected));
                 }
-                tx.execute(
-                    "UPDATE refresh_tokens SET rotated_at = ?2 WHERE hash = ?1",
-                    params![presented, now],
-                )?;
-                tx.execute(
+                tx.prepare_cached("UPDATE refresh_tokens SET rotated_at = ?2 WHERE hash = ?1")?
+                    .execute(params![presented, now])?;
+                tx.prepare_cached(
                     "INSERT INTO refresh_tokens (hash, family_id, user_id, issued_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        next,
-                        stored.family.to_string(),
-                        stored.user_id.to_string(),
-                        now,
-                        next_expires_at
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    next,
+                    stored.family.to_string(),
+                    stored.user_id.to_string(),
+                    now,
+                    next_expires_at
+                ])?;
                 Ok(Outcome::Commit(Rotation::Rotated {
                     user_id: stored.user_id,
                     family: stored.family,
@@ -111,20 +109,19 @@ fn stored_token(
     tx: &rusqlite::Connection,
     hash: &str,
 ) -> Result<Option<StoredToken>, rusqlite::Error> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT family_id, user_id, expires_at, rotated_at IS NOT NULL, revoked_at IS NOT NULL
          FROM refresh_tokens WHERE hash = ?1",
-        [hash],
-        |row| {
-            Ok(StoredToken {
-                family: parsed(row, 0, TokenFamilyId::parse)?,
-                user_id: parsed(row, 1, UserId::parse)?,
-                expires_at: row.get(2)?,
-                rotated: row.get(3)?,
-                revoked: row.get(4)?,
-            })
-        },
-    )
+    )?
+    .query_row([hash], |row| {
+        Ok(StoredToken {
+            family: parsed(row, 0, TokenFamilyId::parse)?,
+            user_id: parsed(row, 1, UserId::parse)?,
+            expires_at: row.get(2)?,
+            rotated: row.get(3)?,
+            revoked: row.get(4)?,
+        })
+    })
     .optional()
 }
 
@@ -133,9 +130,9 @@ fn revoke_family(
     family: TokenFamilyId,
     now: i64,
 ) -> Result<(), rusqlite::Error> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-        params![family.to_string(), now],
-    )?;
+    )?
+    .execute(params![family.to_string(), now])?;
     Ok(())
 }

@@ -32,11 +32,9 @@ impl UserStore for SqliteStore {
         let hash = record.password_hash.as_phc().to_owned();
         self.db
             .write(move |tx| {
-                let inserted = tx.execute(
-                    "INSERT INTO users (id, name, email, email_normalized, password_hash, created_at)
+                let inserted = tx.prepare_cached("INSERT INTO users (id, name, email, email_normalized, password_hash, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (email_normalized) DO NOTHING",
-                    params![
+                     ON CONFLICT (email_normalized) DO NOTHING")?.execute(params![
                         user.id.to_string(),
                         user.name.as_str(),
                         user.email.as_str(),
@@ -57,11 +55,10 @@ impl UserStore for SqliteStore {
         let email = normalized_email.to_owned();
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = ?1"),
-                    [email],
-                    user_record,
-                )
+                conn.prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email_normalized = ?1"
+                ))?
+                .query_row([email], user_record)
                 .optional()
             })
             .await
@@ -70,12 +67,9 @@ impl UserStore for SqliteStore {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                    [id.to_string()],
-                    user,
-                )
-                .optional()
+                conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                    .query_row([id.to_string()], user)
+                    .optional()
             })
             .await
     }
