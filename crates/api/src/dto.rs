@@ -217,7 +217,7 @@ pub struct StatusChangeView<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// An order as the API shows it, borrowing from the order rather than copying it.
+// Borrows from the order rather than copying it: reading an order is the hot path.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView<'a> {
