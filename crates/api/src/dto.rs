@@ -5,13 +5,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// A timestamp in RFC 3339, written straight into the response (an order's reads are the
-/// hot path: no string of its own per timestamp).
+/// A timestamp in RFC 3339, written straight into the response (no string of its own:
+/// reading an order is the hot path).
 fn serialize_rfc3339<S: Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
     // Long enough for any year up to 9999 with nanoseconds and an offset.
     let mut buffer = [0u8; 48];
@@ -74,8 +69,9 @@ pub struct UserView {
     pub id: String,
     pub name: String,
     pub email: String,
-    #[schema(example = "2026-11-22T10:00:00Z")]
-    pub created_at: String,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, example = "2026-11-22T10:00:00Z")]
+    pub created_at: OffsetDateTime,
 }
 
 impl From<&User> for UserView {
@@ -84,7 +80,7 @@ impl From<&User> for UserView {
             id: user.id.to_string(),
             name: user.name.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
-            created_at: rfc3339(user.created_at),
+            created_at: user.created_at,
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use orderflow_telemetry::Metrics;
 use tracing::Instrument;
 
-use crate::security_headers::SecurityHeaders;
+use crate::security_headers::{RequestPath, SecurityHeaders};
 use crate::trace_context;
 
 pub(crate) struct Edge {
@@ -28,7 +28,7 @@ pub(crate) async fn edge(
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let span = trace_context::request_span(&request, route);
-    let auth_route = request.uri().path().starts_with("/api/auth/");
+    let path = RequestPath::of(request.uri().path());
     let trace = trace_context::of_request(&span, &request);
     request.extensions_mut().insert(trace.clone());
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -36,7 +36,7 @@ pub(crate) async fn edge(
     let took = started.elapsed();
     let headers = response.headers_mut();
     trace_context::answer(&trace, headers);
-    edge.headers.apply(headers, auth_route);
+    edge.headers.apply(headers, &path);
     edge.metrics
         .http_request(method.as_str(), route, status.as_u16(), took);
     span.in_scope(|| {

@@ -21,9 +21,8 @@ impl SecurityHeaders {
         Self { hsts }
     }
 
-    /// Sets the headers on an answer; `auth_route` answers (tokens, user details) are
-    /// never to be cached.
-    pub fn apply(&self, headers: &mut HeaderMap, auth_route: bool) {
+    /// Sets the headers on the answer to a request for `path`.
+    pub fn apply(&self, headers: &mut HeaderMap, path: &RequestPath) {
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -37,12 +36,26 @@ impl SecurityHeaders {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
-        if auth_route {
+        if path.auth_route {
             // Tokens and user details must not stay in any cache on the way.
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         if let Some(hsts) = &self.hsts {
             headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+    }
+}
+
+/// What the headers depend on of the request's path, taken before the request is handled
+/// (the handler consumes the request).
+pub struct RequestPath {
+    auth_route: bool,
+}
+
+impl RequestPath {
+    pub fn of(path: &str) -> Self {
+        Self {
+            auth_route: path.starts_with("/api/auth/"),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The W3C trace context of each request: the caller's `traceparent` continued, or a new
-//! trace (see [`crate::edge`]). Handlers pass it on (an order's outbox entry keeps it, so the queue message and
-//! the worker belong to the same trace) and every log line of the request carries its id.
+//! The W3C trace context of each request (taken in [`crate::edge`]): the caller's
+//! `traceparent` continued, or a new trace. Handlers pass it on (an order's outbox entry
+//! keeps it, so the queue message and the worker belong to the same trace) and every log
+//! line of the request carries its id.
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue};
 use orderflow_core::TraceParent;

@@ -117,11 +117,15 @@ impl WorkerSettings {
     /// [`MAX_POLLERS`].
     fn poller_shares(&self) -> Vec<usize> {
         let concurrency = self.concurrency.max(1);
-        let batch = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
-        let pollers = concurrency.div_ceil(batch).clamp(1, MAX_POLLERS);
+        let pollers = concurrency.div_ceil(self.batch_len()).clamp(1, MAX_POLLERS);
         (0..pollers)
             .map(|i| concurrency / pollers + usize::from(i < concurrency % pollers))
             .collect()
+    }
+
+    /// Messages asked for per receive, at least one.
+    fn batch_len(&self) -> usize {
+        usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX)
     }
 }
 
@@ -141,8 +145,10 @@ impl Poller {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
         let mut receive_failures = 0u32;
-        let batch = usize::try_from(settings.batch.max(1)).unwrap_or(usize::MAX);
-        let half_batch = batch.min(self.concurrency.max(1)).div_ceil(2);
+        let half_batch = settings
+            .batch_len()
+            .min(self.concurrency.max(1))
+            .div_ceil(2);
         while !shutdown.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
             // A receive for one or two messages costs the queue as much as one for a

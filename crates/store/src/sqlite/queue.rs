@@ -241,7 +241,9 @@ impl Queue for SqliteQueue {
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         let mut outcomes = self.delete_all(vec![receipt.to_owned()]).await;
-        outcomes.pop().unwrap_or(Err(QueueError::StaleReceipt))
+        outcomes
+            .pop()
+            .expect("delete_all answers one outcome per receipt")
     }
 
     /// All in one write: a batch of deletes is one job for the one writer, not one each.
