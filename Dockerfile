@@ -14,6 +14,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# The build's settings (mimalloc's compile-time options) apply to the dependencies too.
+COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json --package orderflow
 COPY . .
 RUN cargo build --release --locked --package orderflow --bin orderflow \

@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// The window failed logins are counted in (default 15m).
     #[arg(long, env = "LOGIN_FAILURE_WINDOW")]
     pub login_failure_window: Option<String>,
+    /// Threads that hash and verify passwords, each holding 12 MiB while it hashes (default:
+    /// one per core).
+    #[arg(long, env = "PASSWORD_HASH_THREADS")]
+    pub password_hash_threads: Option<String>,
     /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is trusted.
     #[arg(long, env = "TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
@@ -93,7 +97,7 @@ pub struct RunArgs {
     /// Where the file mailer writes .eml files (default DATA_DIR/mail).
     #[arg(long, env = "MAIL_DIR")]
     pub mail_dir: Option<PathBuf>,
-    /// Orders a worker processes at once (default 32).
+    /// Orders a worker processes at once (default 128).
     #[arg(long, env = "WORKER_CONCURRENCY")]
     pub worker_concurrency: Option<String>,
     /// How long a received message stays hidden while processed (default 30s).
@@ -162,6 +166,8 @@ pub struct Settings {
     /// `None`: use (or create) the secret kept in `data_dir`.
     pub jwt_secret: Option<JwtSecret>,
     pub access_token_ttl: Duration,
+    /// `None`: one per core.
+    pub password_hash_threads: Option<usize>,
     pub api: ApiSettings,
     pub cache_ttl: Duration,
     pub cache_max_entries: u64,
@@ -301,6 +307,13 @@ impl Settings {
             check(
                 "LOGIN_FAILURE_WINDOW",
                 parse_duration(raw).map(|d| api.rate_limits.failed_logins_per_email.window = d),
+            );
+        }
+        let mut password_hash_threads = None;
+        if let Some(raw) = &args.password_hash_threads {
+            check(
+                "PASSWORD_HASH_THREADS",
+                parse_positive(raw).map(|n| password_hash_threads = Some(n as usize)),
             );
         }
         if let Some(raw) = &args.trusted_proxies {
@@ -565,6 +578,7 @@ impl Settings {
             mongo_uri,
             jwt_secret,
             access_token_ttl,
+            password_hash_threads,
             api,
             cache_ttl,
             cache_max_entries,
@@ -760,6 +774,27 @@ mod tests {
         assert_eq!(
             problems,
             [r#"READINESS_OPTIONAL: "store" is not one of cache, queue"#]
+        );
+    }
+
+    #[test]
+    fn password_hash_threads_default_to_the_cores_and_must_be_positive() {
+        let settings = Settings::load_from(&RunArgs::default(), no_env).expect("valid");
+        assert_eq!(settings.password_hash_threads, None);
+        let args = RunArgs {
+            password_hash_threads: Some("4".into()),
+            ..RunArgs::default()
+        };
+        let settings = Settings::load_from(&args, no_env).expect("valid");
+        assert_eq!(settings.password_hash_threads, Some(4));
+        let args = RunArgs {
+            password_hash_threads: Some("0".into()),
+            ..RunArgs::default()
+        };
+        let problems = Settings::load_from(&args, no_env).expect_err("zero threads");
+        assert_eq!(
+            problems,
+            [r#"PASSWORD_HASH_THREADS: "0" is not a positive whole number"#]
         );
     }
 

@@ -232,9 +232,11 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
             JwtSecret::new(bytes).context("the JWT secret kept in DATA_DIR is too short")?
         }
     };
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = settings
+        .password_hash_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     // Cheap now: the dummy hash is a constant; hashing threads start idle.
-    let hasher = Argon2Hasher::new(cores)?;
+    let hasher = Argon2Hasher::new(threads)?;
     let deps = Dependencies {
         store: Arc::clone(&backends.store),
         cache: Arc::clone(&backends.cache),

@@ -35,7 +35,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             batch: 10,
-            concurrency: 32,
+            concurrency: 128,
             wait: Duration::from_secs(5),
             visibility: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),

@@ -113,27 +113,30 @@ impl ProcessingService {
         Ok(Handled::GaveUp)
     }
 
-    /// Steps the order towards a final status, re-reading it after every step, then sends
-    /// the email of that status.
+    /// Steps the order towards a final status, each step starting from the order as the
+    /// last one left it, then sends the email of that status.
     async fn drive(&self, order_id: OrderId, goal: Goal<'_>) -> Result<Handled, RetryLater> {
         use OrderStatus::*;
         let mut handled = Handled::Finished;
+        let mut current = self.store.order(order_id).await?;
         for _ in 0..MAX_STEPS {
-            let Some(order) = self.store.order(order_id).await? else {
+            let Some(order) = current else {
                 tracing::warn!(%order_id, "message for an unknown order; dropping it");
                 return Ok(Handled::Finished);
             };
-            match (order.status, goal) {
+            current = match (order.status, goal) {
                 (Processed | Failed, _) => return self.notify(&order).await.map(|()| handled),
                 (Cancelled, _) => return Ok(handled),
                 (Pending | Processing, Goal::GiveUp(why)) => {
-                    self.advance(&order, Failed, Some(why.to_owned())).await?;
+                    self.advance(&order, Failed, Some(why.to_owned())).await?
                 }
                 (Pending, Goal::Process(_)) => self.advance(&order, Processing, None).await?,
                 (Processing, Goal::Process(delivery)) => {
-                    handled = self.process(&order, delivery).await?;
+                    let (outcome, next) = self.process(&order, delivery).await?;
+                    handled = outcome;
+                    next
                 }
-            }
+            };
         }
         Err(RetryLater(format!(
             "order {order_id} kept changing under the worker"
@@ -141,52 +144,55 @@ impl ProcessingService {
     }
 
     /// The business step, then PROCESSED, or FAILED when it fails for good (or for the
-    /// last time).
-    async fn process(&self, order: &Order, delivery: Delivery) -> Result<Handled, RetryLater> {
-        match self.processor.process(order).await {
-            Ok(()) => self
-                .advance(order, OrderStatus::Processed, None)
-                .await
-                .map(|()| Handled::Finished),
-            Err(ProcessingError::Permanent(reason)) => self
-                .advance(order, OrderStatus::Failed, Some(reason))
-                .await
-                .map(|()| Handled::Finished),
+    /// last time). Returns how the delivery ends and the order as it now is.
+    async fn process(
+        &self,
+        order: &Order,
+        delivery: Delivery,
+    ) -> Result<(Handled, Option<Order>), RetryLater> {
+        let (handled, to, reason) = match self.processor.process(order).await {
+            Ok(()) => (Handled::Finished, OrderStatus::Processed, None),
+            Err(ProcessingError::Permanent(reason)) => {
+                (Handled::Finished, OrderStatus::Failed, Some(reason))
+            }
             Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
                 let reason = format!(
                     "gave up after {} attempts: {reason}",
                     delivery.receive_count
                 );
-                self.advance(order, OrderStatus::Failed, Some(reason))
-                    .await
-                    .map(|()| Handled::GaveUp)
+                (Handled::GaveUp, OrderStatus::Failed, Some(reason))
             }
-            Err(ProcessingError::Transient(reason)) => Err(RetryLater(reason)),
-        }
+            Err(ProcessingError::Transient(reason)) => return Err(RetryLater(reason)),
+        };
+        let next = self.advance(order, to, reason).await?;
+        Ok((handled, next))
     }
 
-    /// One compare-and-set step; losing the race is fine (the caller re-reads).
+    /// One compare-and-set step. Returns the order as it now is: as changed when the step
+    /// applied, or re-read when it lost a race (the winner's change is what counts), so
+    /// the next step needs no read of its own.
     async fn advance(
         &self,
         order: &Order,
         to: OrderStatus,
         reason: Option<String>,
-    ) -> Result<(), RetryLater> {
+    ) -> Result<Option<Order>, RetryLater> {
         let transition = order
             .transition(to, reason, crate::domain::now())
             .map_err(|e| RetryLater(e.to_string()))?;
-        if let Transitioned::Applied(order) =
-            self.store.transition_order(order.id, &transition).await?
-        {
-            announce_status_change(
-                self.cache.as_ref(),
-                self.broadcaster.as_ref(),
-                self.observer.as_ref(),
-                &order,
-            )
-            .await;
+        match self.store.transition_order(order.id, &transition).await? {
+            Transitioned::Applied(order) => {
+                announce_status_change(
+                    self.cache.as_ref(),
+                    self.broadcaster.as_ref(),
+                    self.observer.as_ref(),
+                    &order,
+                )
+                .await;
+                Ok(Some(order))
+            }
+            Transitioned::Conflict(_) => Ok(self.store.order(order.id).await?),
         }
-        Ok(())
     }
 
     /// Sends the email of a terminal status once: a record per (order, status) goes from

@@ -1,19 +1,27 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use async_trait::async_trait;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use orderflow_core::EmailMessage;
 use orderflow_core::ports::{MailError, Mailer};
+use tempfile::NamedTempFile;
 
 /// Writes each email as an RFC 5322 `.eml` file named after its idempotency key, by writing
 /// a temporary file and renaming it into place. A file that exists was written whole, so
 /// sending the same key again is a no-op: exactly one file per (order, status).
+///
+/// One thread of its own writes the files: the emails waiting together are written, made
+/// durable with one flush of the file system, renamed into place and their names made
+/// durable with one flush of the directory, and only then reported sent. A flush per email
+/// (an fsync each) cost a draining worker a fifth of its CPU and most of its emails' time.
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     directory: PathBuf,
     from: Mailbox,
+    writes: mpsc::Sender<MailWrite>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +33,27 @@ pub enum FileMailerError {
     },
     #[error("the sender address {0:?} is not valid")]
     Sender(String),
+    #[error("cannot start the mail writer thread: {0}")]
+    Writer(std::io::Error),
 }
+
+/// One email for the writer thread, and where to say how its write ended.
+#[derive(Debug)]
+struct MailWrite {
+    target: PathBuf,
+    contents: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl MailWrite {
+    fn answer(self, written: Result<(), String>) {
+        // The sender may have gone (its delivery was cancelled); the file stands either way.
+        let _ = self.done.send(written);
+    }
+}
+
+/// Most emails one flush covers.
+const GROUP: usize = 256;
 
 impl FileMailer {
     pub fn new(directory: &Path, from: &str) -> Result<Self, FileMailerError> {
@@ -36,9 +64,16 @@ impl FileMailer {
         let from = from
             .parse()
             .map_err(|_| FileMailerError::Sender(from.to_owned()))?;
+        let (writes, jobs) = mpsc::channel();
+        let writer_directory = directory.to_owned();
+        std::thread::Builder::new()
+            .name("mail-writer".to_owned())
+            .spawn(move || write_groups(&writer_directory, &jobs))
+            .map_err(FileMailerError::Writer)?;
         Ok(Self {
             directory: directory.to_owned(),
             from,
+            writes,
         })
     }
 
@@ -75,33 +110,185 @@ impl FileMailer {
             .map_err(|e| MailError::Rejected(e.to_string()))?;
         Ok(message.formatted())
     }
-
-    fn write_once(&self, key: &str, contents: &[u8]) -> std::io::Result<()> {
-        let target = self.path_for(key);
-        if target.exists() {
-            return Ok(());
-        }
-        let mut temporary = tempfile::NamedTempFile::new_in(&self.directory)?;
-        temporary.write_all(contents)?;
-        temporary.as_file().sync_all()?;
-        match temporary.persist_noclobber(&target) {
-            Ok(_) => Ok(()),
-            // Another worker wrote the same email first: that one stands.
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e.error),
-        }
-    }
 }
 
 #[async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, email: &EmailMessage) -> Result<(), MailError> {
         let contents = self.render(email)?;
-        let mailer = self.clone();
-        let key = email.idempotency_key.clone();
-        tokio::task::spawn_blocking(move || mailer.write_once(&key, &contents))
+        let (done, written) = tokio::sync::oneshot::channel();
+        let write = MailWrite {
+            target: self.path_for(&email.idempotency_key),
+            contents,
+            done,
+        };
+        let stopped = || MailError::Transient("the mail writer thread has stopped".to_owned());
+        self.writes.send(write).map_err(|_| stopped())?;
+        written
             .await
-            .map_err(|e| MailError::Transient(e.to_string()))?
+            .map_err(|_| stopped())?
             .map_err(|e| MailError::Transient(format!("cannot write the email file: {e}")))
+    }
+}
+
+/// The writer thread: takes the emails waiting (up to [`GROUP`]) and writes them together.
+/// Ends when every [`FileMailer`] of it is gone.
+fn write_groups(directory: &Path, jobs: &mpsc::Receiver<MailWrite>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        write_group(directory, group);
+    }
+}
+
+/// Contents durable before the name appears, and the name durable before the email is
+/// reported sent: a crash can leave a temporary file behind, never a partial email under
+/// its final name (which later deliveries would take for one sent) nor a sent email that is
+/// not on disk.
+fn write_group(directory: &Path, group: Vec<MailWrite>) {
+    let mut staged = Vec::with_capacity(group.len());
+    for job in group {
+        if job.target.exists() {
+            job.answer(Ok(()));
+            continue;
+        }
+        match stage(directory, &job.contents) {
+            Ok(temporary) => staged.push((job, temporary)),
+            Err(e) => job.answer(Err(e.to_string())),
+        }
+    }
+    if staged.is_empty() {
+        return;
+    }
+    if let Err(e) = flush_contents(directory, staged.iter().map(|(_, file)| file)) {
+        let why = format!("cannot flush the email files: {e}");
+        for (job, _) in staged {
+            job.answer(Err(why.clone()));
+        }
+        return;
+    }
+    let mut placed = Vec::with_capacity(staged.len());
+    for (job, temporary) in staged {
+        match temporary.persist_noclobber(&job.target) {
+            Ok(_) => placed.push(job),
+            // Another worker wrote the same email first: that one stands.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => placed.push(job),
+            Err(e) => job.answer(Err(e.error.to_string())),
+        }
+    }
+    let named = std::fs::File::open(directory)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| format!("cannot flush the mail directory: {e}"));
+    for job in placed {
+        job.answer(named.clone());
+    }
+}
+
+/// An email written to a temporary file in the mail directory, not yet flushed.
+fn stage(directory: &Path, contents: &[u8]) -> std::io::Result<NamedTempFile> {
+    let mut temporary = NamedTempFile::new_in(directory)?;
+    temporary.write_all(contents)?;
+    Ok(temporary)
+}
+
+/// Makes the staged files' contents durable: on Linux one `syncfs` of the mail directory's
+/// file system (one journal commit for the whole group), elsewhere an fsync per file.
+#[cfg(target_os = "linux")]
+fn flush_contents<'a>(
+    directory: &Path,
+    _files: impl Iterator<Item = &'a NamedTempFile>,
+) -> std::io::Result<()> {
+    let dir = std::fs::File::open(directory)?;
+    rustix::fs::syncfs(&dir).map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn flush_contents<'a>(
+    _directory: &Path,
+    files: impl Iterator<Item = &'a NamedTempFile>,
+) -> std::io::Result<()> {
+    files
+        .into_iter()
+        .try_for_each(|file| file.as_file().sync_all())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use orderflow_core::Email;
+
+    fn email(key: &str, text: &str) -> EmailMessage {
+        EmailMessage {
+            to: Email::parse("ada@example.com").unwrap(),
+            to_name: "Ada".to_owned(),
+            subject: format!("about {key}"),
+            text: text.to_owned(),
+            html: format!("<p>{text}</p>"),
+            idempotency_key: key.to_owned(),
+        }
+    }
+
+    fn files_in(directory: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn emails_sent_together_are_each_written_whole_under_their_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(dir.path(), "orders@example.com").unwrap();
+        let sends = (0..50).map(|i| {
+            let mailer = mailer.clone();
+            tokio::spawn(async move {
+                let key = format!("order-{i:02}:processed");
+                mailer.send(&email(&key, &format!("body {i}"))).await
+            })
+        });
+        for sent in futures::future::join_all(sends).await {
+            sent.unwrap().unwrap();
+        }
+        let names = files_in(dir.path());
+        assert_eq!(names.len(), 50, "no temporary file left: {names:?}");
+        for i in 0..50 {
+            let path = mailer.path_for(&format!("order-{i:02}:processed"));
+            let written = std::fs::read_to_string(&path).unwrap();
+            assert!(written.contains(&format!("body {i}")), "{written}");
+            assert!(written.contains("Subject: about order-"), "{written}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sending_a_key_again_keeps_the_first_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(dir.path(), "orders@example.com").unwrap();
+        mailer.send(&email("k:processed", "first")).await.unwrap();
+        mailer.send(&email("k:processed", "second")).await.unwrap();
+        let written = std::fs::read_to_string(mailer.path_for("k:processed")).unwrap();
+        assert!(written.contains("first") && !written.contains("second"));
+        assert_eq!(files_in(dir.path()), ["k_processed.eml"]);
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_directory_is_a_transient_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mail_dir = dir.path().join("mail");
+        let mailer = FileMailer::new(&mail_dir, "orders@example.com").unwrap();
+        std::fs::remove_dir(&mail_dir).unwrap();
+        let failed = mailer.send(&email("k:processed", "body")).await;
+        assert!(matches!(failed, Err(MailError::Transient(_))), "{failed:?}");
+        // The writer thread outlives a failed group.
+        std::fs::create_dir(&mail_dir).unwrap();
+        mailer.send(&email("k:processed", "body")).await.unwrap();
+        assert_eq!(files_in(&mail_dir), ["k_processed.eml"]);
     }
 }

@@ -19,11 +19,16 @@ use super::rows::{corrupt, count, from_millis, millis};
 /// How often a waiting receive looks for messages sent by another process.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Most messages one receive returns (as SQS).
+const MAX_BATCH: u32 = 10;
+
 #[derive(Clone)]
 pub struct SqliteQueue {
     db: Connections,
     max_receives: u32,
-    /// Wakes waiting receivers in this process as soon as a message is sent.
+    /// Wakes waiting receivers in this process as soon as a message is sent: one per batch
+    /// of messages, not all of them, as every receive is a write through the store's one
+    /// writer and the ones that find nothing only delay the others.
     sent: Arc<Notify>,
 }
 
@@ -159,7 +164,7 @@ impl SqliteQueue {
                 Ok((Uuid::now_v7().to_string(), message.body.clone(), attributes))
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
-        let ids = self
+        let ids: Vec<String> = self
             .db
             .write(move |tx| {
                 let now = millis(orderflow_core::now());
@@ -176,8 +181,16 @@ impl SqliteQueue {
             })
             .await
             .map_err(unavailable)?;
-        self.sent.notify_waiters();
+        self.wake_receivers(ids.len());
         Ok(ids)
+    }
+
+    /// Wakes a waiting receiver per batch of `messages` (a wake-up with nobody waiting is
+    /// kept for the next receive to find).
+    fn wake_receivers(&self, messages: usize) {
+        for _ in 0..messages.div_ceil(MAX_BATCH as usize) {
+            self.sent.notify_one();
+        }
     }
 }
 
@@ -202,11 +215,18 @@ impl Queue for SqliteQueue {
         wait: Duration,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let max = max.clamp(1, 10);
+        let max = max.clamp(1, MAX_BATCH);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            // Registered before looking, so a send while this receive looks wakes it too.
             let woken = self.sent.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let received = self.receive_now(max, visibility).await?;
+            if received.len() == max as usize {
+                // There may be more than this receiver took: pass the wake-up on.
+                self.wake_receivers(1);
+            }
             if !received.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(received);
             }
@@ -234,7 +254,7 @@ impl Queue for SqliteQueue {
             return Err(QueueError::StaleReceipt);
         }
         if timeout == 0 {
-            self.sent.notify_waiters();
+            self.wake_receivers(1);
         }
         Ok(())
     }
