@@ -168,9 +168,9 @@ impl ProcessingService {
         Ok((handled, next))
     }
 
-    /// One compare-and-set step. Returns the order as it now is: as changed when the step
-    /// applied, or re-read when it lost a race (the winner's change is what counts), so
-    /// the next step needs no read of its own.
+    /// One compare-and-set step. Returns the order as it now is, as the store answers it:
+    /// changed when the step applied, as another delivery left it when this one lost the
+    /// race. So the next step needs no read of its own.
     async fn advance(
         &self,
         order: &Order,
@@ -191,7 +191,7 @@ impl ProcessingService {
                 .await;
                 Ok(Some(order))
             }
-            Transitioned::Conflict(_) => Ok(self.store.order(order.id).await?),
+            Transitioned::Conflict(current) => Ok(current),
         }
     }
 

@@ -210,11 +210,9 @@ fn flush_contents<'a>(
 #[cfg(not(target_os = "linux"))]
 fn flush_contents<'a>(
     _directory: &Path,
-    files: impl Iterator<Item = &'a NamedTempFile>,
+    mut files: impl Iterator<Item = &'a NamedTempFile>,
 ) -> std::io::Result<()> {
-    files
-        .into_iter()
-        .try_for_each(|file| file.as_file().sync_all())
+    files.try_for_each(|file| file.as_file().sync_all())
 }
 
 #[cfg(test)]

@@ -150,15 +150,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.db
-            .read(move |conn| {
-                conn.prepare_cached("SELECT body FROM orders WHERE id = ?1")?
-                    .query_row([id.to_string()], |row| {
-                        order_from_json(0, &row.get::<_, String>(0)?)
-                    })
-                    .optional()
-            })
-            .await
+        self.db.read(move |conn| stored_order(conn, id)).await
     }
 
     async fn list_orders(
@@ -195,13 +187,7 @@ impl OrderStore for SqliteStore {
         let transition = transition.clone();
         self.db
             .write(move |tx| {
-                let Some(mut order) = tx
-                    .prepare_cached("SELECT body FROM orders WHERE id = ?1")?
-                    .query_row([id.to_string()], |row| {
-                        order_from_json(0, &row.get::<_, String>(0)?)
-                    })
-                    .optional()?
-                else {
+                let Some(mut order) = stored_order(tx, id)? else {
                     return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
                 };
                 if order.apply(&transition).is_err() {
@@ -225,11 +211,25 @@ impl OrderStore for SqliteStore {
                 if changed == 1 {
                     Ok(Outcome::Commit(Transitioned::Applied(order)))
                 } else {
-                    Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))))
+                    // Not the copy just changed: the caller goes on from the order as stored.
+                    Ok(Outcome::Rollback(Transitioned::Conflict(stored_order(
+                        tx, id,
+                    )?)))
                 }
             })
             .await
     }
+}
+
+fn stored_order(
+    conn: &rusqlite::Connection,
+    id: OrderId,
+) -> Result<Option<Order>, rusqlite::Error> {
+    conn.prepare_cached("SELECT body FROM orders WHERE id = ?1")?
+        .query_row([id.to_string()], |row| {
+            order_from_json(0, &row.get::<_, String>(0)?)
+        })
+        .optional()
 }
 
 /// The stored response for the claim's key if it has not expired; an expired one is removed
