@@ -124,14 +124,23 @@ async fn committed(store: &dyn Store, user: UserId, key: &str) -> bool {
 async fn wait_until_all_processed(store: &dyn Store, user: UserId, expected: usize) {
     eventually(
         Duration::from_secs(120),
-        "every order to be PROCESSED",
+        "every order to be PROCESSED and its email sent",
         || async {
             let orders = crate::invariants::orders_of(store, &[user]).await;
-            (orders.len() == expected
-                && orders
+            if orders.len() != expected
+                || !orders
                     .iter()
-                    .all(|o| o.status == orderflow_core::OrderStatus::Processed))
-            .then_some(())
+                    .all(|o| o.status == orderflow_core::OrderStatus::Processed)
+            {
+                return None;
+            }
+            // The email follows the status change: an order is finished once it went out.
+            for order in &orders {
+                if store.notifications_completed(order.id).await.unwrap() == 0 {
+                    return None;
+                }
+            }
+            Some(())
         },
     )
     .await;
