@@ -106,7 +106,7 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let (order, cache) = state.orders.get(user_id, order_id(&id)?).await?;
     state.metrics.cache_read(cache == CacheStatus::Hit);
-    let mut response = Json(OrderView::from(&order)).into_response();
+    let mut response = Json(OrderView::from(&*order)).into_response();
     response
         .headers_mut()
         .insert("x-cache", HeaderValue::from_static(cache.as_str()));

@@ -227,7 +227,7 @@ impl OrderService {
         &self,
         user_id: UserId,
         id: OrderId,
-    ) -> Result<(Order, CacheStatus), OrderError> {
+    ) -> Result<(Arc<Order>, CacheStatus), OrderError> {
         match self.cache.get(id).await {
             Ok(Some(order)) if order.user_id == user_id => return Ok((order, CacheStatus::Hit)),
             Ok(Some(_)) => return Err(OrderError::NotFound),
@@ -247,7 +247,7 @@ impl OrderService {
             self.observer.cache_failed();
             tracing::debug!(error = %e, "order cache write failed");
         }
-        Ok((order, CacheStatus::Miss))
+        Ok((Arc::new(order), CacheStatus::Miss))
     }
 
     pub async fn list(

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use orderflow_core::{Order, OrderId};
 /// An LRU-bounded cache whose entries expire `ttl` after they were written.
 #[derive(Clone)]
 pub struct MemoryOrderCache {
-    orders: Cache<OrderId, Order>,
+    orders: Cache<OrderId, Arc<Order>>,
 }
 
 impl MemoryOrderCache {
@@ -25,7 +26,7 @@ impl MemoryOrderCache {
 
 #[async_trait]
 impl OrderCache for MemoryOrderCache {
-    async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError> {
+    async fn get(&self, id: OrderId) -> Result<Option<Arc<Order>>, CacheError> {
         Ok(self.orders.get(&id))
     }
 
@@ -34,7 +35,7 @@ impl OrderCache for MemoryOrderCache {
             .entry(order.id)
             .and_compute_with(|cached| match cached {
                 Some(cached) if !order.is_newer_than(cached.value()) => Op::Nop,
-                _ => Op::Put(order.clone()),
+                _ => Op::Put(Arc::new(order.clone())),
             });
         Ok(())
     }

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,7 +57,7 @@ impl RedisOrderCache {
 
 #[async_trait]
 impl OrderCache for RedisOrderCache {
-    async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError> {
+    async fn get(&self, id: OrderId) -> Result<Option<Arc<Order>>, CacheError> {
         let mut connection = self.redis.manager.clone();
         let stored: Option<String> = redis::cmd("GET")
             .arg(self.key(id))
@@ -69,7 +70,7 @@ impl OrderCache for RedisOrderCache {
         };
         let json = stored.split_once('|').map_or("", |(_, json)| json);
         match serde_json::from_str(json) {
-            Ok(order) => Ok(Some(order)),
+            Ok(order) => Ok(Some(Arc::new(order))),
             // Written by another version of orderflow: a miss, refilled from the store.
             Err(e) => {
                 tracing::debug!(%id, error = %e, "unreadable cached order; ignoring it");

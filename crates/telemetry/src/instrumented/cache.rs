@@ -41,7 +41,7 @@ impl InstrumentedCache {
 
 #[async_trait]
 impl OrderCache for InstrumentedCache {
-    async fn get(&self, id: OrderId) -> Result<Option<Order>, CacheError> {
+    async fn get(&self, id: OrderId) -> Result<Option<Arc<Order>>, CacheError> {
         self.call("get", self.inner.get(id)).await
     }
 
