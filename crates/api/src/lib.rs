@@ -4,6 +4,7 @@
 pub mod auth;
 mod dto;
 mod edge;
+mod encoded_orders;
 mod extract;
 mod openapi;
 mod problem;

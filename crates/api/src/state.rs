@@ -8,6 +8,7 @@ use orderflow_core::usecases::{AuthService, InventoryService, OrderService};
 use orderflow_telemetry::Metrics;
 
 use crate::ApiSettings;
+use crate::encoded_orders::EncodedOrders;
 
 /// The adapters the API runs on, chosen by the binary.
 pub struct Dependencies {
@@ -47,6 +48,7 @@ pub struct Shared {
     pub(crate) queue: Arc<dyn Queue>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: Arc<ApiSettings>,
+    pub(crate) encoded_orders: EncodedOrders,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             queue: deps.queue,
             metrics: deps.metrics,
             settings: Arc::new(settings),
+            encoded_orders: EncodedOrders::new(),
         }))
     }
 }

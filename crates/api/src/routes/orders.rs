@@ -14,6 +14,7 @@ use crate::routes::paging::{into_result, page_params};
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
 
 pub(crate) fn order_id(raw: &str) -> Result<OrderId, Problem> {
     // A malformed id names no order: the same 404 as an unknown one.
@@ -106,11 +107,17 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let (order, cache) = state.orders.get(user_id, order_id(&id)?).await?;
     state.metrics.cache_read(cache == CacheStatus::Hit);
-    let mut response = Json(OrderView::from(&*order)).into_response();
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(cache.as_str()));
-    Ok(response)
+    let json = state
+        .encoded_orders
+        .json(&order)
+        .map_err(|e| Problem::internal(&e))?;
+    let content_type = HeaderValue::from_static("application/json");
+    let x_cache = HeaderValue::from_static(cache.as_str());
+    Ok((
+        [(header::CONTENT_TYPE, content_type), (X_CACHE, x_cache)],
+        json,
+    )
+        .into_response())
 }
 
 /// The caller's orders, newest first.

@@ -68,6 +68,7 @@ async fn orders_are_cached_and_private_to_their_owner() {
     assert_eq!(first.json(), placed);
     let second = app.get(&path, Some(&owner)).await.expect(200);
     assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(second.header("content-type"), Some("application/json"));
     assert_eq!(second.json(), placed);
 
     // Another user cannot tell it exists: same 404 as a made-up id, cached or not.

@@ -122,28 +122,41 @@ async fn committed(store: &dyn Store, user: UserId, key: &str) -> bool {
 }
 
 async fn wait_until_all_processed(store: &dyn Store, user: UserId, expected: usize) {
-    eventually(
-        Duration::from_secs(120),
-        "every order to be PROCESSED and its email sent",
-        || async {
-            let orders = crate::invariants::orders_of(store, &[user]).await;
-            if orders.len() != expected
-                || !orders
-                    .iter()
-                    .all(|o| o.status == orderflow_core::OrderStatus::Processed)
-            {
-                return None;
-            }
-            // The email follows the status change: an order is finished once it went out.
-            for order in &orders {
-                if store.notifications_completed(order.id).await.unwrap() == 0 {
-                    return None;
-                }
-            }
-            Some(())
-        },
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Some(pending) = unfinished(store, user, expected).await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for every order to be PROCESSED and its email sent; {pending}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What still keeps the user's `expected` orders from being finished (PROCESSED, and its
+/// email sent, which follows the status change), or `None` once they all are.
+async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Option<String> {
+    let orders = crate::invariants::orders_of(store, &[user]).await;
+    if orders.len() != expected {
+        return Some(format!("{} of {expected} orders stored", orders.len()));
+    }
+    let not_processed: Vec<String> = orders
+        .iter()
+        .filter(|o| o.status != orderflow_core::OrderStatus::Processed)
+        .map(|o| {
+            let reason = o.history.last().and_then(|c| c.reason.as_deref());
+            format!("{} {:?} {reason:?}", o.id, o.status)
+        })
+        .collect();
+    if !not_processed.is_empty() {
+        return Some(format!("not PROCESSED: {}", not_processed.join(", ")));
+    }
+    let mut unsent = Vec::new();
+    for order in &orders {
+        if store.notifications_completed(order.id).await.unwrap() == 0 {
+            unsent.push(order.id.to_string());
+        }
+    }
+    (!unsent.is_empty()).then(|| format!("PROCESSED without an email: {}", unsent.join(", ")))
 }
 
 fn files_naming(dir: &std::path::Path, order: &Order) -> usize {

@@ -159,10 +159,15 @@ impl Order {
         StatusTransition::new(self.status, to, reason, at)
     }
 
-    /// Whether this is a later version of the same order than `other`: every status change
-    /// appends to the history, so its length orders the versions.
+    /// Which version of the order this is: every status change appends to the history, so
+    /// its length orders the versions.
+    pub fn version(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Whether this is a later version of the same order than `other`.
     pub fn is_newer_than(&self, other: &Order) -> bool {
-        self.history.len() > other.history.len()
+        self.version() > other.version()
     }
 
     /// This order with `transition` applied, as a store records it.
