@@ -198,6 +198,13 @@ impl ProcessingService {
     /// Sends the email of a terminal status once: a record per (order, status) goes from
     /// sending to sent, and one left in sending by a crash is sent again.
     async fn notify(&self, order: &Order) -> Result<(), RetryLater> {
+        // Read before the send is claimed: a store failure here must not leave a claim that
+        // holds off this order's own retries until it lapses.
+        let user = self
+            .store
+            .user_by_id(order.user_id)
+            .await?
+            .ok_or_else(|| RetryLater(format!("the user of order {} is missing", order.id)))?;
         let state = self
             .store
             .begin_notification(
@@ -217,11 +224,6 @@ impl ProcessingService {
                 )));
             }
         }
-        let user = self
-            .store
-            .user_by_id(order.user_id)
-            .await?
-            .ok_or_else(|| RetryLater(format!("the user of order {} is missing", order.id)))?;
         let Some(email) = EmailMessage::for_order(order, &user) else {
             return Ok(());
         };
