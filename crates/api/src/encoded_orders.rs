@@ -1,8 +1,9 @@
-//! The JSON of recently read orders, kept by version, so reading the same order again
+//! The JSON of the orders read most, kept by version, so reading the same order again
 //! sends the bytes already written instead of encoding it on every read. An order's
 //! version (its status history's length) changes with every status change, so an entry is
 //! used only for the version it was written from, whichever cache or store the order came from.
 use axum::body::Bytes;
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 use orderflow_core::{Order, OrderId};
 
@@ -42,8 +43,8 @@ impl EncodedOrders {
         self.orders
             .entry(order.id)
             .and_compute_with(|cached| match cached {
-                Some(cached) if cached.value().version >= version => moka::ops::compute::Op::Nop,
-                _ => moka::ops::compute::Op::Put(Encoded {
+                Some(cached) if cached.value().version >= version => Op::Nop,
+                _ => Op::Put(Encoded {
                     version,
                     json: json.clone(),
                 }),

@@ -480,14 +480,28 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
+    eventually_or(within, what, || {
+        let polled = check();
+        async { polled.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// As [`eventually`], with `check` saying what it still waits for; the failure names the last.
+pub async fn eventually_or<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = std::time::Instant::now() + within;
     loop {
-        if let Some(value) = check().await {
-            return value;
-        }
+        let pending = match check().await {
+            Ok(value) => return value,
+            Err(pending) => pending,
+        };
         assert!(
             std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out waiting for {what}; {pending}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::helpers::{
-    BINARY, Http, TestApp, eventually, spawn_serve, spawn_serve_with_env, start_process,
-    terminate_and_expect_clean_exit, unique_email,
+    BINARY, Http, TestApp, eventually, eventually_or, spawn_serve, spawn_serve_with_env,
+    start_process, terminate_and_expect_clean_exit, unique_email,
 };
 use crate::invariants::assert_invariants;
 
@@ -122,22 +122,20 @@ async fn committed(store: &dyn Store, user: UserId, key: &str) -> bool {
 }
 
 async fn wait_until_all_processed(store: &dyn Store, user: UserId, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while let Some(pending) = unfinished(store, user, expected).await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for every order to be PROCESSED and its email sent; {pending}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_or(
+        Duration::from_secs(120),
+        "every order to be PROCESSED and its email sent",
+        || unfinished(store, user, expected),
+    )
+    .await;
 }
 
 /// What still keeps the user's `expected` orders from being finished (PROCESSED, and its
-/// email sent, which follows the status change), or `None` once they all are.
-async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Option<String> {
+/// email sent, which follows the status change), or `Ok` once they all are.
+async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Result<(), String> {
     let orders = crate::invariants::orders_of(store, &[user]).await;
     if orders.len() != expected {
-        return Some(format!("{} of {expected} orders stored", orders.len()));
+        return Err(format!("{} of {expected} orders stored", orders.len()));
     }
     let not_processed: Vec<String> = orders
         .iter()
@@ -148,7 +146,7 @@ async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Option<
         })
         .collect();
     if !not_processed.is_empty() {
-        return Some(format!("not PROCESSED: {}", not_processed.join(", ")));
+        return Err(format!("not PROCESSED: {}", not_processed.join(", ")));
     }
     let mut unsent = Vec::new();
     for order in &orders {
@@ -156,7 +154,11 @@ async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Option<
             unsent.push(order.id.to_string());
         }
     }
-    (!unsent.is_empty()).then(|| format!("PROCESSED without an email: {}", unsent.join(", ")))
+    if unsent.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("PROCESSED without an email: {}", unsent.join(", ")))
+    }
 }
 
 fn files_naming(dir: &std::path::Path, order: &Order) -> usize {
