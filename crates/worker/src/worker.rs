@@ -279,15 +279,16 @@ impl Job {
         };
         let order_id = parsed.order_id;
         let delivery = Delivery {
+            message_id: message.id.clone(),
             receive_count: message.receive_count,
             max_receives: self.queue.max_receives(),
         };
-        let mut result = self.processing.handle(order_id, delivery).await;
+        let mut result = self.processing.handle(order_id, &delivery).await;
         if let Err(e) = &result
             && delivery.is_last()
         {
             let why = format!("gave up after {} attempts: {}", delivery.receive_count, e.0);
-            result = self.processing.give_up(order_id, &why).await;
+            result = self.processing.give_up(order_id, &delivery, &why).await;
         }
         match result {
             Ok(Handled::Finished) => self.delete(message).await,

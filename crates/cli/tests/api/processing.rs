@@ -118,6 +118,42 @@ async fn redelivered_messages_change_nothing_twice() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_email_that_failed_after_its_claim_is_sent_on_the_next_delivery() {
+    // The message's deliveries all fall inside the notification lease (30 s): a claim its
+    // first delivery left behind must not hold off the others until the message dead-letters.
+    let app = spawn_serve(Arc::new(AcceptAll), |_| {}).await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("mail-down@example.com").await;
+    let mail_dir = app.mail_dir();
+    std::fs::remove_dir_all(&mail_dir).unwrap();
+    let id = app.place_one(&token, "sku-a", 1).await;
+    app.wait_for_status(&token, &id, "PROCESSED").await;
+    eventually(Duration::from_secs(30), "a failed email send", || async {
+        let metrics = app.get("/metrics", None).await.expect(200).text;
+        let failed = metrics
+            .lines()
+            .find(|l| l.starts_with("orderflow_emails_total{outcome=\"failed\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        (failed >= 1).then_some(())
+    })
+    .await;
+    std::fs::create_dir(&mail_dir).unwrap();
+
+    assert_eq!(
+        app.wait_for_emails(1).await,
+        [format!("{id}-processed.eml")]
+    );
+    let order_id = OrderId::parse(&id).unwrap();
+    let store = app.backends.store.as_ref();
+    assert_eq!(store.notifications_completed(order_id).await.unwrap(), 1);
+    app.wait_until_drained().await;
+    let depth = app.backends.queue.depth().await.unwrap();
+    assert_eq!(depth.dead_lettered, 0, "the message finished instead");
+}
+
 /// A payment step that is always down.
 pub(crate) struct AlwaysDown;
 

@@ -229,13 +229,17 @@ pub enum NotificationState {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Records that the email for (order, status) is being sent, unless it already was or
-    /// another delivery began sending it within `lease` (after that, the sender is taken to
-    /// have crashed and this delivery sends it again).
+    /// Records that `sender` is sending the email for (order, status), unless it already was
+    /// sent or another sender began sending it within `lease` (after that, that sender is
+    /// taken to have crashed and this one sends it again). A sender is one queue message:
+    /// the same sender takes its own claim back at once, because a message is delivered
+    /// again only after its earlier delivery ended, so a claim that delivery left behind
+    /// (its store or mail call failed after claiming) holds nobody up.
     async fn begin_notification(
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        sender: &str,
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError>;

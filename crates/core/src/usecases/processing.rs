@@ -13,9 +13,12 @@ use super::announce::announce_status_change;
 /// happen more than a few times in a row: statuses only move forward) stops here.
 const MAX_STEPS: usize = 8;
 
-/// Which delivery of the order's message this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which delivery of which message this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The queue's id of the message, the same on every delivery of it: the sender of the
+    /// order's email, so a later delivery can take back a claim an earlier one left.
+    pub message_id: String,
     pub receive_count: u32,
     pub max_receives: u32,
 }
@@ -31,7 +34,7 @@ impl Delivery {
 #[derive(Debug, Clone, Copy)]
 enum Goal<'a> {
     /// Process the order normally.
-    Process(Delivery),
+    Process,
     /// Fail the order with this reason (the dead-letter path).
     GiveUp(&'a str),
 }
@@ -101,21 +104,31 @@ impl ProcessingService {
     pub async fn handle(
         &self,
         order_id: OrderId,
-        delivery: Delivery,
+        delivery: &Delivery,
     ) -> Result<Handled, RetryLater> {
-        self.drive(order_id, Goal::Process(delivery)).await
+        self.drive(order_id, delivery, Goal::Process).await
     }
 
     /// The dead-letter path for a message past its last delivery: the order fails (stock
     /// released) unless it already finished, and its outcome is emailed.
-    pub async fn give_up(&self, order_id: OrderId, why: &str) -> Result<Handled, RetryLater> {
-        self.drive(order_id, Goal::GiveUp(why)).await?;
+    pub async fn give_up(
+        &self,
+        order_id: OrderId,
+        delivery: &Delivery,
+        why: &str,
+    ) -> Result<Handled, RetryLater> {
+        self.drive(order_id, delivery, Goal::GiveUp(why)).await?;
         Ok(Handled::GaveUp)
     }
 
     /// Steps the order towards a final status, each step starting from the order as the
     /// last one left it, then sends the email of that status.
-    async fn drive(&self, order_id: OrderId, goal: Goal<'_>) -> Result<Handled, RetryLater> {
+    async fn drive(
+        &self,
+        order_id: OrderId,
+        delivery: &Delivery,
+        goal: Goal<'_>,
+    ) -> Result<Handled, RetryLater> {
         use OrderStatus::*;
         let mut handled = Handled::Finished;
         let mut current = self.store.order(order_id).await?;
@@ -125,13 +138,15 @@ impl ProcessingService {
                 return Ok(Handled::Finished);
             };
             current = match (order.status, goal) {
-                (Processed | Failed, _) => return self.notify(&order).await.map(|()| handled),
+                (Processed | Failed, _) => {
+                    return self.notify(&order, delivery).await.map(|()| handled);
+                }
                 (Cancelled, _) => return Ok(handled),
                 (Pending | Processing, Goal::GiveUp(why)) => {
                     self.advance(&order, Failed, Some(why.to_owned())).await?
                 }
-                (Pending, Goal::Process(_)) => self.advance(&order, Processing, None).await?,
-                (Processing, Goal::Process(delivery)) => {
+                (Pending, Goal::Process) => self.advance(&order, Processing, None).await?,
+                (Processing, Goal::Process) => {
                     let (outcome, next) = self.process(&order, delivery).await?;
                     handled = outcome;
                     next
@@ -148,7 +163,7 @@ impl ProcessingService {
     async fn process(
         &self,
         order: &Order,
-        delivery: Delivery,
+        delivery: &Delivery,
     ) -> Result<(Handled, Option<Order>), RetryLater> {
         let (handled, to, reason) = match self.processor.process(order).await {
             Ok(()) => (Handled::Finished, OrderStatus::Processed, None),
@@ -196,8 +211,9 @@ impl ProcessingService {
     }
 
     /// Sends the email of a terminal status once: a record per (order, status) goes from
-    /// sending to sent, and one left in sending by a crash is sent again.
-    async fn notify(&self, order: &Order) -> Result<(), RetryLater> {
+    /// sending to sent; one left in sending by a crash is sent again once its lease lapses,
+    /// one left by this message's earlier delivery at once.
+    async fn notify(&self, order: &Order, delivery: &Delivery) -> Result<(), RetryLater> {
         // Read before the send is claimed: a store failure here must not leave a claim that
         // holds off this order's own retries until it lapses.
         let user = self
@@ -210,6 +226,7 @@ impl ProcessingService {
             .begin_notification(
                 order.id,
                 order.status,
+                &delivery.message_id,
                 self.notification_lease,
                 crate::domain::now(),
             )

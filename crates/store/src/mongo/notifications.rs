@@ -23,6 +23,7 @@ impl NotificationStore for MongoStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        sender: &str,
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError> {
@@ -36,14 +37,15 @@ impl NotificationStore for MongoStore {
             completed_at: None,
             rejection: None,
             attempts: 1,
+            sender: Some(sender.to_owned()),
         };
         match self.notifications.insert_one(fresh).await {
             Ok(_) => return Ok(NotificationState::Send),
             Err(e) if is_duplicate_key(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
-        // Already begun: take it over only if its sender's lease has run out, by
-        // compare-and-set on the start time we saw.
+        // Already begun: take it over if it is this sender's own claim or its sender's lease
+        // has run out, by compare-and-set on the start time we saw.
         let Some(existing) = self
             .notifications
             .find_one(doc! { "_id": &id })
@@ -55,11 +57,11 @@ impl NotificationStore for MongoStore {
         if existing.state == SENT || existing.state == REJECTED {
             return Ok(NotificationState::AlreadySent);
         }
-        if date(now).timestamp_millis()
-            < existing
-                .started_at
-                .timestamp_millis()
-                .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+        let lease_ends = existing
+            .started_at
+            .timestamp_millis()
+            .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        if existing.sender.as_deref() != Some(sender) && date(now).timestamp_millis() < lease_ends
         {
             return Ok(NotificationState::InProgress);
         }
@@ -67,7 +69,10 @@ impl NotificationStore for MongoStore {
             .notifications
             .update_one(
                 doc! { "_id": &id, "state": SENDING, "startedAt": existing.started_at },
-                doc! { "$set": { "startedAt": date(now) }, "$inc": { "attempts": 1 } },
+                doc! {
+                    "$set": { "startedAt": date(now), "sender": sender },
+                    "$inc": { "attempts": 1 },
+                },
             )
             .await
             .map_err(unavailable)?;

@@ -20,50 +20,59 @@ impl NotificationStore for SqliteStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        sender: &str,
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let sender = sender.to_owned();
         self.db
             .write(move |tx| {
                 let key = params![order_id.to_string(), status.as_str()];
-                let state: Option<(String, i64)> = tx
+                let state: Option<(String, i64, Option<String>)> = tx
                     .prepare_cached(
-                        "SELECT state, started_at FROM notifications
+                        "SELECT state, started_at, sender FROM notifications
                          WHERE order_id = ?1 AND status = ?2",
                     )?
-                    .query_row(key, |row| Ok((row.get(0)?, row.get(1)?)))
+                    .query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                     .optional()?;
                 match state {
-                    Some((state, _)) if state == SENT || state == REJECTED => {
+                    Some((state, _, _)) if state == SENT || state == REJECTED => {
                         Ok(Outcome::Rollback(NotificationState::AlreadySent))
                     }
-                    Some((_, started_at)) if started_at.saturating_add(lease) > millis(now) => {
+                    Some((_, started_at, holder))
+                        if holder.as_deref() != Some(sender.as_str())
+                            && started_at.saturating_add(lease) > millis(now) =>
+                    {
                         Ok(Outcome::Rollback(NotificationState::InProgress))
                     }
                     Some(_) => {
-                        // Left in sending by a crashed sender: take it over.
+                        // Left in sending by a crashed sender, or by this sender's own
+                        // earlier delivery: take it over.
                         tx.prepare_cached(
-                            "UPDATE notifications SET attempts = attempts + 1, started_at = ?3
+                            "UPDATE notifications
+                             SET attempts = attempts + 1, started_at = ?3, sender = ?4
                              WHERE order_id = ?1 AND status = ?2",
                         )?
                         .execute(params![
                             order_id.to_string(),
                             status.as_str(),
-                            millis(now)
+                            millis(now),
+                            sender
                         ])?;
                         Ok(Outcome::Commit(NotificationState::Send))
                     }
                     None => {
                         tx.prepare_cached(
-                            "INSERT INTO notifications (order_id, status, state, started_at)
-                             VALUES (?1, ?2, ?3, ?4)",
+                            "INSERT INTO notifications (order_id, status, state, started_at, sender)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
                         )?
                         .execute(params![
                             order_id.to_string(),
                             status.as_str(),
                             SENDING,
-                            millis(now)
+                            millis(now),
+                            sender
                         ])?;
                         Ok(Outcome::Commit(NotificationState::Send))
                     }

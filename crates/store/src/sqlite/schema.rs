@@ -98,6 +98,9 @@ CREATE TABLE queue_dead_letters (
     r#"
 ALTER TABLE outbox ADD COLUMN traceparent TEXT;
 "#,
+    r#"
+ALTER TABLE notifications ADD COLUMN sender TEXT;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteStoreError> {

@@ -86,20 +86,26 @@ pub async fn each_order_status_is_notified_once(store: &dyn Store) {
     let ids = three_orders(store).await;
     let (order, status) = (ids[0], OrderStatus::Processed);
     let lease = Duration::from_secs(30);
-    let begin = |status, at| store.begin_notification(order, status, lease, at);
+    let begin = |status, at| store.begin_notification(order, status, "message-1", lease, at);
     assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
-    // A concurrent delivery does not send it a second time...
+    // A concurrent delivery of another message does not send it a second time...
+    let other = |at| store.begin_notification(order, status, "message-2", lease, at);
+    assert_eq!(other(now()).await.unwrap(), NotificationState::InProgress);
+    // ...but the claim's own message, delivered again, takes it back at once: its earlier
+    // delivery has ended without finishing the send.
+    assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
     assert_eq!(
-        begin(status, now()).await.unwrap(),
-        NotificationState::InProgress
+        other(now()).await.unwrap(),
+        NotificationState::InProgress,
+        "taking a claim back keeps it from others"
     );
-    // ...but once the lease has passed, the sender is taken to have crashed: send again.
+    // Once the lease has passed, the sender is taken to have crashed: another sends again.
     let later = now() + Duration::from_secs(31);
-    assert_eq!(begin(status, later).await.unwrap(), NotificationState::Send);
+    assert_eq!(other(later).await.unwrap(), NotificationState::Send);
     assert_eq!(
         begin(status, later).await.unwrap(),
         NotificationState::InProgress,
-        "the take-over renewed the lease"
+        "the take-over renewed the lease for its new sender"
     );
     assert_eq!(store.notifications_completed(order).await.unwrap(), 0);
     store

@@ -222,10 +222,13 @@ impl NotificationStore for InstrumentedStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
+        sender: &str,
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError> {
-        let work = self.inner.begin_notification(order_id, status, lease, now);
+        let work = self
+            .inner
+            .begin_notification(order_id, status, sender, lease, now);
         self.call("begin_notification", work).await
     }
 
