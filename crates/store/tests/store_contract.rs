@@ -33,6 +33,30 @@ mod sqlite {
             Some(user)
         );
     }
+
+    #[test]
+    fn two_processes_opening_a_new_data_dir_at_once_both_open_it() {
+        // `orderflow api` and `orderflow worker` started together on an empty data dir:
+        // the one that loses the race to set the file up waits for it instead of failing.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let together = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                let opening: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            together.wait();
+                            SqliteStore::open(dir.path()).map(drop)
+                        })
+                    })
+                    .collect();
+                for opened in opening {
+                    let opened = opened.join().expect("the opening thread panicked");
+                    assert!(opened.is_ok(), "{opened:?}");
+                }
+            });
+        }
+    }
 }
 
 mod mongo {

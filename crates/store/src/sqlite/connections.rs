@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orderflow_core::ports::StoreError;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -43,9 +43,7 @@ impl Connections {
         };
         let mut writer = Connection::open(path).map_err(open_error)?;
         configure(&writer).map_err(open_error)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
+        use_wal(&writer).map_err(open_error)?;
         schema::migrate(&mut writer, path)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -197,6 +195,23 @@ fn roll_back_job(conn: &Connection) -> Result<(), rusqlite::Error> {
 pub(crate) enum Outcome<T> {
     Commit(T),
     Rollback(T),
+}
+
+/// Switching a new file to WAL takes an exclusive lock without waiting in the busy
+/// handler, so a second process opening the same new file at that moment is told "locked"
+/// at once: it tries again, as long as any other statement would wait.
+fn use_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
