@@ -61,8 +61,7 @@ impl NotificationStore for MongoStore {
             .started_at
             .timestamp_millis()
             .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        if existing.sender.as_deref() != Some(sender) && date(now).timestamp_millis() < lease_ends
-        {
+        if existing.sender.as_deref() != Some(sender) && date(now).timestamp_millis() < lease_ends {
             return Ok(NotificationState::InProgress);
         }
         let taken = self
