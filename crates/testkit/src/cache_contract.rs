@@ -13,6 +13,7 @@ macro_rules! cache_contract_tests {
             a_cached_order_is_returned_until_invalidated,
             entries_expire_after_their_ttl,
             an_older_copy_never_replaces_a_newer_one,
+            every_read_answers_the_version_cached_now,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
@@ -84,5 +85,35 @@ where
     assert_eq!(
         cache.get(pending.id).await.unwrap().as_deref(),
         Some(&processed)
+    );
+}
+
+pub async fn every_read_answers_the_version_cached_now<C, F>(fresh: impl Fn(Duration) -> F)
+where
+    C: OrderCache,
+    F: std::future::Future<Output = C>,
+{
+    let cache = fresh(Duration::from_secs(600)).await;
+    let pending = pending_order();
+    let processing = advanced(&pending, OrderStatus::Processing);
+    cache.put(&pending).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            cache.get(pending.id).await.unwrap().as_deref(),
+            Some(&pending)
+        );
+    }
+    cache.put(&processing).await.unwrap();
+    assert_eq!(
+        cache.get(pending.id).await.unwrap().as_deref(),
+        Some(&processing)
+    );
+    // Once invalidated, an older copy may be cached again, and is what a read answers, not
+    // the newer one read before.
+    cache.invalidate(pending.id).await.unwrap();
+    cache.put(&pending).await.unwrap();
+    assert_eq!(
+        cache.get(pending.id).await.unwrap().as_deref(),
+        Some(&pending)
     );
 }

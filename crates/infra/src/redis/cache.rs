@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use moka::sync::Cache;
 use orderflow_core::ports::{CacheError, OrderCache};
 use orderflow_core::{Order, OrderId};
 
@@ -26,6 +27,9 @@ return 1
 /// is lost (Redis briefly unreachable), readers see the old status for no longer than this.
 const NON_FINAL_TTL: Duration = Duration::from_secs(10);
 
+/// How many decoded orders a replica keeps beside Redis: the orders read right now.
+const DECODED_ORDERS: u64 = 4_096;
+
 /// Orders cached in Redis with a TTL, shared by every replica. An order's version is the
 /// length of its status history, which only grows. Orders in a final status never change and
 /// live the full TTL; others at most [`NON_FINAL_TTL`].
@@ -34,6 +38,11 @@ pub struct RedisOrderCache {
     redis: RedisConnection,
     ttl: Duration,
     put_if_newer: redis::Script,
+    /// Orders this replica already decoded, by id, with the version they were decoded
+    /// from: an order's content changes only with its version, so a hit whose stored
+    /// version matches is answered without decoding the JSON again. Redis stays the
+    /// source of what is cached (its TTL, its invalidation): this only skips the decode.
+    decoded: Cache<OrderId, (usize, Arc<Order>)>,
 }
 
 impl RedisOrderCache {
@@ -42,6 +51,7 @@ impl RedisOrderCache {
             redis,
             ttl,
             put_if_newer: redis::Script::new(PUT_IF_NEWER),
+            decoded: Cache::builder().max_capacity(DECODED_ORDERS).build(),
         }
     }
 
@@ -68,9 +78,27 @@ impl OrderCache for RedisOrderCache {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let json = stored.split_once('|').map_or("", |(_, json)| json);
-        match serde_json::from_str(json) {
-            Ok(order) => Ok(Some(Arc::new(order))),
+        let Some((version, json)) = stored
+            .split_once('|')
+            .and_then(|(version, json)| Some((version.parse::<usize>().ok()?, json)))
+        else {
+            tracing::debug!(%id, "cached order without a version; ignoring it");
+            return Ok(None);
+        };
+        if let Some((decoded_version, order)) = self.decoded.get(&id)
+            && decoded_version == version
+        {
+            return Ok(Some(order));
+        }
+        match serde_json::from_str::<Order>(json) {
+            Ok(order) => {
+                let order = Arc::new(order);
+                // Keyed by the version the order itself has, so a mislabelled entry is never
+                // taken for another version.
+                self.decoded
+                    .insert(id, (order.version(), Arc::clone(&order)));
+                Ok(Some(order))
+            }
             // Written by another version of orderflow: a miss, refilled from the store.
             Err(e) => {
                 tracing::debug!(%id, error = %e, "unreadable cached order; ignoring it");
@@ -90,7 +118,7 @@ impl OrderCache for RedisOrderCache {
         let mut connection = self.redis.manager.clone();
         self.put_if_newer
             .key(self.key(order.id))
-            .arg(order.history.len())
+            .arg(order.version())
             .arg(json)
             .arg(ttl_ms)
             .invoke_async::<i64>(&mut connection)
