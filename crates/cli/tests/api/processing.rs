@@ -1,10 +1,14 @@
 //! Asynchronous processing end to end in one process: relay, queue, worker, email, SSE.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orderflow_core::ports::{AcceptAll, OrderProcessor, OutgoingMessage, ProcessingError};
-use orderflow_core::{Order, OrderId};
+use orderflow_core::ports::{
+    AcceptAll, MailError, Mailer, OrderProcessor, OutgoingMessage, ProcessingError,
+};
+use orderflow_core::usecases::{Delivery, Handled, ProcessingService};
+use orderflow_core::{EmailMessage, Order, OrderId};
 use reqwest::Method;
 use serde_json::json;
 
@@ -146,12 +150,83 @@ async fn an_email_that_failed_after_its_claim_is_sent_on_the_next_delivery() {
         app.wait_for_emails(1).await,
         [format!("{id}-processed.eml")]
     );
+    // The record is completed after the file is in place, and the message deleted after
+    // that: once the queue is drained, the record says sent.
+    app.wait_until_drained().await;
     let order_id = OrderId::parse(&id).unwrap();
     let store = app.backends.store.as_ref();
     assert_eq!(store.notifications_completed(order_id).await.unwrap(), 1);
-    app.wait_until_drained().await;
     let depth = app.backends.queue.depth().await.unwrap();
     assert_eq!(depth.dead_lettered, 0, "the message finished instead");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_receivers_holding_one_message_at_once_send_its_email_once() {
+    // A queue may hand one message to two receivers at once (SQS standard queues do): they
+    // share its id, so the email's claim must name the delivery, not the message.
+    let app = spawn_app().await;
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("twice-at-once@example.com").await;
+    let id = app.place_one(&token, "sku-a", 1).await;
+    let order_id = OrderId::parse(&id).unwrap();
+    let mailer = Arc::new(SlowMailer {
+        inner: Arc::clone(&app.backends.mailer),
+        delay: Duration::from_millis(500),
+        calls: AtomicUsize::new(0),
+    });
+    let processing = ProcessingService::new(
+        Arc::clone(&app.backends.store),
+        Arc::clone(&app.backends.cache),
+        Arc::clone(&mailer) as Arc<dyn Mailer>,
+        Arc::clone(&app.backends.broadcaster),
+        Arc::new(AcceptAll),
+        Duration::from_secs(30),
+    );
+    let first = Delivery {
+        message_id: "message-1".to_owned(),
+        receive_count: 1,
+        max_receives: 5,
+    };
+    let second = Delivery {
+        receive_count: 2,
+        ..first.clone()
+    };
+    // The second arrives while the first is sending the email.
+    let (first_ended, second_ended) = tokio::join!(processing.handle(order_id, &first), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        processing.handle(order_id, &second).await
+    });
+    assert_eq!(first_ended.unwrap(), Handled::Finished);
+    let held_off = second_ended.expect_err("the second waits for the first's claim");
+    assert!(held_off.0.contains("another delivery"), "{held_off}");
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 1, "one send");
+    // Delivered again later, the message finds the email sent.
+    let third = Delivery {
+        receive_count: 3,
+        ..first.clone()
+    };
+    assert_eq!(
+        processing.handle(order_id, &third).await.unwrap(),
+        Handled::Finished
+    );
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 1, "still one send");
+    assert_eq!(app.emails(), [format!("{id}-processed.eml")]);
+}
+
+/// The service's own mailer, slowed, counting its sends.
+struct SlowMailer {
+    inner: Arc<dyn Mailer>,
+    delay: Duration,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Mailer for SlowMailer {
+    async fn send(&self, email: &EmailMessage) -> Result<(), MailError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.inner.send(email).await
+    }
 }
 
 /// A payment step that is always down.

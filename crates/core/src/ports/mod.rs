@@ -18,7 +18,7 @@ pub use processor::{AcceptAll, OrderProcessor, ProcessingError};
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage};
 pub use rate_limit::{RateDecision, RateLimitError, RateLimiter};
 pub use store::{
-    Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
+    EmailClaim, Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
     NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
     RefreshTokenStore, Rotation, Shortage, Store, StoreError, Transitioned, UpsertSummary,
     UserRecord, UserStore,

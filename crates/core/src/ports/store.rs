@@ -230,11 +230,10 @@ pub enum NotificationState {
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
     /// Records that `sender` is sending the email for (order, status), unless it already was
-    /// sent or another sender began sending it within `lease` (after that, that sender is
-    /// taken to have crashed and this one sends it again). A sender is one queue message:
-    /// the same sender takes its own claim back at once, because a message is delivered
-    /// again only after its earlier delivery ended, so a claim that delivery left behind
-    /// (its store or mail call failed after claiming) holds nobody up.
+    /// sent or a sender began sending it within `lease` (after that, that sender is taken to
+    /// have crashed and this one sends it again). A sender is one delivery of a queue
+    /// message, named uniquely: a queue may hand the same message to two receivers at once,
+    /// so the message alone cannot say whose claim it is.
     async fn begin_notification(
         &self,
         order_id: OrderId,
@@ -243,6 +242,15 @@ pub trait NotificationStore: Send + Sync {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError>;
+    /// `sender`'s send of the email for (order, status) failed: its claim is given up, so the
+    /// next delivery sends at once instead of waiting for the lease. Does nothing to a claim
+    /// that is not `sender`'s (it was taken over) or an email already sent.
+    async fn release_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        sender: &str,
+    ) -> Result<(), StoreError>;
     /// The email for (order, status) went out (`rejected`: the mail service refused it for
     /// good; it is not tried again either way).
     async fn complete_notification(
@@ -290,4 +298,37 @@ pub trait Store:
 {
     /// Cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// [`OrderStore::transition_order`], and when it applies, [`NotificationStore::
+    /// begin_notification`] for the status it reached, with `claim`: a worker finishing an
+    /// order claims its email in the step that finishes it. The claim's state is `None` when
+    /// the transition did not apply. A store that can do both in one write overrides this;
+    /// done one after the other, a failure between the two leaves the claim to the email's
+    /// own step, as if it had not been asked for (that step reports it if it lasts).
+    async fn transition_order_claiming_email(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+        claim: &EmailClaim<'_>,
+    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
+        let transitioned = self.transition_order(id, transition).await?;
+        let Transitioned::Applied(order) = &transitioned else {
+            return Ok((transitioned, None));
+        };
+        let state = self
+            .begin_notification(id, order.status, claim.sender, claim.lease, claim.now)
+            .await
+            .inspect_err(|error| tracing::debug!(%id, %error, "email not claimed with its step"))
+            .ok();
+        Ok((transitioned, state))
+    }
+}
+
+/// Who claims an order's email, for how long, as of when (see
+/// [`NotificationStore::begin_notification`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EmailClaim<'a> {
+    pub sender: &'a str,
+    pub lease: Duration,
+    pub now: OffsetDateTime,
 }

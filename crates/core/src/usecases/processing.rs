@@ -1,10 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{EmailMessage, Order, OrderId, OrderStatus};
+use uuid::Uuid;
+
+use crate::domain::{EmailMessage, Order, OrderId, OrderStatus, StatusTransition, User};
 use crate::ports::{
-    EmailOutcome, MailError, Mailer, NoObserver, NotificationState, OrderCache, OrderProcessor,
-    PipelineObserver, ProcessingError, StatusBroadcaster, Store, StoreError, Transitioned,
+    EmailClaim, EmailOutcome, MailError, Mailer, NoObserver, NotificationState, OrderCache,
+    OrderProcessor, PipelineObserver, ProcessingError, StatusBroadcaster, Store, StoreError,
+    Transitioned,
 };
 
 use super::announce::announce_status_change;
@@ -16,8 +19,8 @@ const MAX_STEPS: usize = 8;
 /// Which delivery of which message this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The queue's id of the message, the same on every delivery of it: the sender of the
-    /// order's email, so a later delivery can take back a claim an earlier one left.
+    /// The queue's id of the message, the same on every delivery of it: the claims of the
+    /// order's email name it, so an operator can tell which message holds one.
     pub message_id: String,
     pub receive_count: u32,
     pub max_receives: u32,
@@ -132,6 +135,15 @@ impl ProcessingService {
         use OrderStatus::*;
         let mut handled = Handled::Finished;
         let mut current = self.store.order(order_id).await?;
+        // Who this delivery is to the order's email claim: unique, as two receivers may
+        // hold the same message at once.
+        let name = format!("{}/{}", delivery.message_id, Uuid::now_v7().simple());
+        let claimant = &Claimant {
+            delivery,
+            name: &name,
+        };
+        // The email this delivery claimed in the step that finished the order.
+        let mut claimed = None;
         for _ in 0..MAX_STEPS {
             let Some(order) = current else {
                 tracing::warn!(%order_id, "message for an unknown order; dropping it");
@@ -139,16 +151,24 @@ impl ProcessingService {
             };
             current = match (order.status, goal) {
                 (Processed | Failed, _) => {
-                    return self.notify(&order, delivery).await.map(|()| handled);
+                    return self
+                        .notify(&order, claimant, claimed)
+                        .await
+                        .map(|()| handled);
                 }
                 (Cancelled, _) => return Ok(handled),
                 (Pending | Processing, Goal::GiveUp(why)) => {
-                    self.advance(&order, Failed, Some(why.to_owned())).await?
+                    let (next, claim) = self
+                        .finish(&order, Failed, Some(why.to_owned()), claimant)
+                        .await?;
+                    claimed = claim;
+                    next
                 }
                 (Pending, Goal::Process) => self.advance(&order, Processing, None).await?,
                 (Processing, Goal::Process) => {
-                    let (outcome, next) = self.process(&order, delivery).await?;
+                    let (outcome, next, claim) = self.process(&order, claimant).await?;
                     handled = outcome;
+                    claimed = claim;
                     next
                 }
             };
@@ -159,28 +179,29 @@ impl ProcessingService {
     }
 
     /// The business step, then PROCESSED, or FAILED when it fails for good (or for the
-    /// last time). Returns how the delivery ends and the order as it now is.
+    /// last time). Returns how the delivery ends, the order as it now is and the email
+    /// claimed with the step.
     async fn process(
         &self,
         order: &Order,
-        delivery: &Delivery,
-    ) -> Result<(Handled, Option<Order>), RetryLater> {
+        claimant: &Claimant<'_>,
+    ) -> Result<(Handled, Option<Order>, Option<Claimed>), RetryLater> {
         let (handled, to, reason) = match self.processor.process(order).await {
             Ok(()) => (Handled::Finished, OrderStatus::Processed, None),
             Err(ProcessingError::Permanent(reason)) => {
                 (Handled::Finished, OrderStatus::Failed, Some(reason))
             }
-            Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
+            Err(ProcessingError::Transient(reason)) if claimant.delivery.is_last() => {
                 let reason = format!(
                     "gave up after {} attempts: {reason}",
-                    delivery.receive_count
+                    claimant.delivery.receive_count
                 );
                 (Handled::GaveUp, OrderStatus::Failed, Some(reason))
             }
             Err(ProcessingError::Transient(reason)) => return Err(RetryLater(reason)),
         };
-        let next = self.advance(order, to, reason).await?;
-        Ok((handled, next))
+        let (next, claimed) = self.finish(order, to, reason, claimant).await?;
+        Ok((handled, next, claimed))
     }
 
     /// One compare-and-set step. Returns the order as it now is, as the store answers it:
@@ -192,10 +213,56 @@ impl ProcessingService {
         to: OrderStatus,
         reason: Option<String>,
     ) -> Result<Option<Order>, RetryLater> {
-        let transition = order
+        let transition = Self::transition(order, to, reason)?;
+        let transitioned = self.store.transition_order(order.id, &transition).await?;
+        Ok(self.went_on(transitioned).await)
+    }
+
+    /// The step to a final status, which claims the status's email in the same write, so
+    /// that finishing an order and claiming its email cost one write, not two. The user is
+    /// read first, as [`Self::notify`] does, for the same reason.
+    async fn finish(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        reason: Option<String>,
+        claimant: &Claimant<'_>,
+    ) -> Result<(Option<Order>, Option<Claimed>), RetryLater> {
+        let Some(user) = self.store.user_by_id(order.user_id).await? else {
+            // Nobody to email: the step alone, and the email's own step says so.
+            return Ok((self.advance(order, to, reason).await?, None));
+        };
+        let transition = Self::transition(order, to, reason)?;
+        let claim = EmailClaim {
+            sender: claimant.name,
+            lease: self.notification_lease,
+            now: crate::domain::now(),
+        };
+        let (transitioned, state) = self
+            .store
+            .transition_order_claiming_email(order.id, &transition, &claim)
+            .await?;
+        let claimed = state.map(|state| Claimed {
+            status: to,
+            state,
+            user,
+        });
+        Ok((self.went_on(transitioned).await, claimed))
+    }
+
+    fn transition(
+        order: &Order,
+        to: OrderStatus,
+        reason: Option<String>,
+    ) -> Result<StatusTransition, RetryLater> {
+        order
             .transition(to, reason, crate::domain::now())
-            .map_err(|e| RetryLater(e.to_string()))?;
-        match self.store.transition_order(order.id, &transition).await? {
+            .map_err(|e| RetryLater(e.to_string()))
+    }
+
+    /// The order a step left: announced when the step applied.
+    async fn went_on(&self, transitioned: Transitioned) -> Option<Order> {
+        match transitioned {
             Transitioned::Applied(order) => {
                 announce_status_change(
                     self.cache.as_ref(),
@@ -204,33 +271,43 @@ impl ProcessingService {
                     &order,
                 )
                 .await;
-                Ok(Some(order))
+                Some(order)
             }
-            Transitioned::Conflict(current) => Ok(current),
+            Transitioned::Conflict(current) => current,
         }
     }
 
     /// Sends the email of a terminal status once: a record per (order, status) goes from
     /// sending to sent; one left in sending by a crash is sent again once its lease lapses,
-    /// one left by this message's earlier delivery at once.
-    async fn notify(&self, order: &Order, delivery: &Delivery) -> Result<(), RetryLater> {
-        // Read before the send is claimed: a store failure here must not leave a claim that
-        // holds off this order's own retries until it lapses.
-        let user = self
-            .store
-            .user_by_id(order.user_id)
-            .await?
-            .ok_or_else(|| RetryLater(format!("the user of order {} is missing", order.id)))?;
-        let state = self
-            .store
-            .begin_notification(
-                order.id,
-                order.status,
-                &delivery.message_id,
-                self.notification_lease,
-                crate::domain::now(),
-            )
-            .await?;
+    /// one whose send failed at once (it is released). `claimed`: the claim this
+    /// delivery already took, with the step that reached the status.
+    async fn notify(
+        &self,
+        order: &Order,
+        claimant: &Claimant<'_>,
+        claimed: Option<Claimed>,
+    ) -> Result<(), RetryLater> {
+        let (state, user) = match claimed {
+            Some(claimed) if claimed.status == order.status => (claimed.state, claimed.user),
+            _ => {
+                // Read before the send is claimed: a store failure here must not leave a
+                // claim that holds off this order's own retries until it lapses.
+                let user = self.store.user_by_id(order.user_id).await?.ok_or_else(|| {
+                    RetryLater(format!("the user of order {} is missing", order.id))
+                })?;
+                let state = self
+                    .store
+                    .begin_notification(
+                        order.id,
+                        order.status,
+                        claimant.name,
+                        self.notification_lease,
+                        crate::domain::now(),
+                    )
+                    .await?;
+                (state, user)
+            }
+        };
         match state {
             NotificationState::Send => {}
             NotificationState::AlreadySent => return Ok(()),
@@ -251,6 +328,15 @@ impl ProcessingService {
             }
             Err(MailError::Transient(e)) => {
                 self.observer.email(EmailOutcome::Failed);
+                // Given up at once, so that the next delivery sends without waiting for the
+                // lease; if the store cannot take that now, the lease still ends the claim.
+                let released = self
+                    .store
+                    .release_notification(order.id, order.status, claimant.name)
+                    .await;
+                if let Err(error) = released {
+                    tracing::warn!(order_id = %order.id, %error, "email claim not released");
+                }
                 return Err(RetryLater(e));
             }
             Err(MailError::Rejected(reason)) => {
@@ -265,4 +351,18 @@ impl ProcessingService {
         tracing::info!(order_id = %order.id, status = %order.status, "order email sent");
         Ok(())
     }
+}
+
+/// An email claimed with the step that reached its status, and its recipient.
+#[derive(Debug)]
+struct Claimed {
+    status: OrderStatus,
+    state: NotificationState,
+    user: User,
+}
+
+/// A delivery and the unique name its email claims go by.
+struct Claimant<'a> {
+    delivery: &'a Delivery,
+    name: &'a str,
 }

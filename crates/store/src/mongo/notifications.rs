@@ -44,8 +44,8 @@ impl NotificationStore for MongoStore {
             Err(e) if is_duplicate_key(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
-        // Already begun: take it over if it is this sender's own claim or its sender's lease
-        // has run out, by compare-and-set on the start time we saw.
+        // Already begun: take it over if its sender's lease has run out (or was released),
+        // by compare-and-set on the start time we saw.
         let Some(existing) = self
             .notifications
             .find_one(doc! { "_id": &id })
@@ -61,7 +61,7 @@ impl NotificationStore for MongoStore {
             .started_at
             .timestamp_millis()
             .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        if existing.sender.as_deref() != Some(sender) && date(now).timestamp_millis() < lease_ends {
+        if date(now).timestamp_millis() < lease_ends {
             return Ok(NotificationState::InProgress);
         }
         let taken = self
@@ -80,6 +80,27 @@ impl NotificationStore for MongoStore {
         } else {
             NotificationState::InProgress
         })
+    }
+
+    async fn release_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        sender: &str,
+    ) -> Result<(), StoreError> {
+        // Begun at the epoch: whatever the lease, it is over.
+        self.notifications
+            .update_one(
+                doc! {
+                    "_id": notification_id(order_id, status),
+                    "state": SENDING,
+                    "sender": sender,
+                },
+                doc! { "$set": { "startedAt": date(OffsetDateTime::UNIX_EPOCH) } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn complete_notification(

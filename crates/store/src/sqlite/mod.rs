@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use orderflow_core::ports::{Store, StoreError};
+use orderflow_core::ports::{EmailClaim, NotificationState, Store, StoreError, Transitioned};
+use orderflow_core::{OrderId, StatusTransition};
 use tokio::sync::Notify;
 
-use connections::Connections;
+use connections::{Connections, Outcome};
 pub use queue::SqliteQueue;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,5 +86,29 @@ impl Store for SqliteStore {
             .read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
             .await
             .map(|_| ())
+    }
+
+    /// One write for both: the step that finishes an order and the claim of its email.
+    async fn transition_order_claiming_email(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+        claim: &EmailClaim<'_>,
+    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
+        let transition = transition.clone();
+        let (sender, lease, now) = (claim.sender.to_owned(), claim.lease, claim.now);
+        self.db
+            .write(
+                move |tx| match orders::transition_in(tx, id, &transition)? {
+                    Outcome::Commit(Transitioned::Applied(order)) => {
+                        let state =
+                            notifications::claim_in(tx, id, order.status, &sender, lease, now)?;
+                        Ok(Outcome::Commit((Transitioned::Applied(order), Some(state))))
+                    }
+                    Outcome::Commit(other) => Ok(Outcome::Commit((other, None))),
+                    Outcome::Rollback(other) => Ok(Outcome::Rollback((other, None))),
+                },
+            )
+            .await
     }
 }

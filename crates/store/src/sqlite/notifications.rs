@@ -24,59 +24,37 @@ impl NotificationStore for SqliteStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<NotificationState, StoreError> {
-        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let sender = sender.to_owned();
         self.db
             .write(move |tx| {
-                let key = params![order_id.to_string(), status.as_str()];
-                let state: Option<(String, i64, Option<String>)> = tx
-                    .prepare_cached(
-                        "SELECT state, started_at, sender FROM notifications
-                         WHERE order_id = ?1 AND status = ?2",
-                    )?
-                    .query_row(key, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                    .optional()?;
-                match state {
-                    Some((state, _, _)) if state == SENT || state == REJECTED => {
-                        Ok(Outcome::Rollback(NotificationState::AlreadySent))
-                    }
-                    Some((_, started_at, holder))
-                        if holder.as_deref() != Some(sender.as_str())
-                            && started_at.saturating_add(lease) > millis(now) =>
-                    {
-                        Ok(Outcome::Rollback(NotificationState::InProgress))
-                    }
-                    Some(_) => {
-                        // Left in sending by a crashed sender, or by this sender's own
-                        // earlier delivery: take it over.
-                        tx.prepare_cached(
-                            "UPDATE notifications
-                             SET attempts = attempts + 1, started_at = ?3, sender = ?4
-                             WHERE order_id = ?1 AND status = ?2",
-                        )?
-                        .execute(params![
-                            order_id.to_string(),
-                            status.as_str(),
-                            millis(now),
-                            sender
-                        ])?;
-                        Ok(Outcome::Commit(NotificationState::Send))
-                    }
-                    None => {
-                        tx.prepare_cached(
-                            "INSERT INTO notifications (order_id, status, state, started_at, sender)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute(params![
-                            order_id.to_string(),
-                            status.as_str(),
-                            SENDING,
-                            millis(now),
-                            sender
-                        ])?;
-                        Ok(Outcome::Commit(NotificationState::Send))
-                    }
-                }
+                // A claim that finds the email sent or held wrote nothing: either way the
+                // savepoint can be released.
+                claim_in(tx, order_id, status, &sender, lease, now).map(Outcome::Commit)
+            })
+            .await
+    }
+
+    async fn release_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        sender: &str,
+    ) -> Result<(), StoreError> {
+        let sender = sender.to_owned();
+        self.db
+            .write(move |tx| {
+                // Begun at the epoch: whatever the lease, it is over.
+                tx.prepare_cached(
+                    "UPDATE notifications SET started_at = 0
+                     WHERE order_id = ?1 AND status = ?2 AND state = ?3 AND sender = ?4",
+                )?
+                .execute(params![
+                    order_id.to_string(),
+                    status.as_str(),
+                    SENDING,
+                    sender
+                ])?;
+                Ok(Outcome::Commit(()))
             })
             .await
     }
@@ -116,5 +94,63 @@ impl NotificationStore for SqliteStore {
                 .query_row(params![order_id.to_string(), SENDING], |row| row.get(0))
             })
             .await
+    }
+}
+
+/// The claim of [`NotificationStore::begin_notification`] inside the caller's transaction.
+pub(super) fn claim_in(
+    tx: &rusqlite::Connection,
+    order_id: OrderId,
+    status: OrderStatus,
+    sender: &str,
+    lease: Duration,
+    now: OffsetDateTime,
+) -> Result<NotificationState, rusqlite::Error> {
+    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let key = params![order_id.to_string(), status.as_str()];
+    let state: Option<(String, i64)> = tx
+        .prepare_cached(
+            "SELECT state, started_at FROM notifications
+             WHERE order_id = ?1 AND status = ?2",
+        )?
+        .query_row(key, |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match state {
+        Some((state, _)) if state == SENT || state == REJECTED => {
+            Ok(NotificationState::AlreadySent)
+        }
+        Some((_, started_at)) if started_at.saturating_add(lease) > millis(now) => {
+            Ok(NotificationState::InProgress)
+        }
+        Some(_) => {
+            // Left in sending by a crashed sender, or released by one whose send failed:
+            // take it over.
+            tx.prepare_cached(
+                "UPDATE notifications
+                 SET attempts = attempts + 1, started_at = ?3, sender = ?4
+                 WHERE order_id = ?1 AND status = ?2",
+            )?
+            .execute(params![
+                order_id.to_string(),
+                status.as_str(),
+                millis(now),
+                sender
+            ])?;
+            Ok(NotificationState::Send)
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO notifications (order_id, status, state, started_at, sender)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                order_id.to_string(),
+                status.as_str(),
+                SENDING,
+                millis(now),
+                sender
+            ])?;
+            Ok(NotificationState::Send)
+        }
     }
 }

@@ -186,38 +186,45 @@ impl OrderStore for SqliteStore {
     ) -> Result<Transitioned, StoreError> {
         let transition = transition.clone();
         self.db
-            .write(move |tx| {
-                let Some(mut order) = stored_order(tx, id)? else {
-                    return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
-                };
-                if order.apply(&transition).is_err() {
-                    return Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))));
-                }
-                if transition.to().releases_stock() {
-                    release_stock(tx, &order)?;
-                }
-                let changed = tx
-                    .prepare_cached(
-                        "UPDATE orders SET status = ?2, body = ?3, updated_at = ?4
-                     WHERE id = ?1 AND status = ?5",
-                    )?
-                    .execute(params![
-                        id.to_string(),
-                        order.status.as_str(),
-                        order_json(&order)?,
-                        millis(order.updated_at),
-                        transition.from().as_str()
-                    ])?;
-                if changed == 1 {
-                    Ok(Outcome::Commit(Transitioned::Applied(order)))
-                } else {
-                    // Not the copy just changed: the caller goes on from the order as stored.
-                    Ok(Outcome::Rollback(Transitioned::Conflict(stored_order(
-                        tx, id,
-                    )?)))
-                }
-            })
+            .write(move |tx| transition_in(tx, id, &transition))
             .await
+    }
+}
+
+/// The compare-and-set of [`OrderStore::transition_order`] inside the caller's transaction.
+pub(super) fn transition_in(
+    tx: &rusqlite::Connection,
+    id: OrderId,
+    transition: &StatusTransition,
+) -> Result<Outcome<Transitioned>, rusqlite::Error> {
+    let Some(mut order) = stored_order(tx, id)? else {
+        return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
+    };
+    if order.apply(transition).is_err() {
+        return Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))));
+    }
+    if transition.to().releases_stock() {
+        release_stock(tx, &order)?;
+    }
+    let changed = tx
+        .prepare_cached(
+            "UPDATE orders SET status = ?2, body = ?3, updated_at = ?4
+             WHERE id = ?1 AND status = ?5",
+        )?
+        .execute(params![
+            id.to_string(),
+            order.status.as_str(),
+            order_json(&order)?,
+            millis(order.updated_at),
+            transition.from().as_str()
+        ])?;
+    if changed == 1 {
+        Ok(Outcome::Commit(Transitioned::Applied(order)))
+    } else {
+        // Not the copy just changed: the caller goes on from the order as stored.
+        Ok(Outcome::Rollback(Transitioned::Conflict(stored_order(
+            tx, id,
+        )?)))
     }
 }
 

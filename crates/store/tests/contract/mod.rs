@@ -62,6 +62,7 @@ macro_rules! store_contract_tests {
             outbox_claims_are_leased_to_one_relay,
             published_outbox_entries_are_never_claimed_again,
             each_order_status_is_notified_once,
+            the_step_that_finishes_an_order_claims_its_email,
             purging_removes_only_what_has_expired,
         );
     };

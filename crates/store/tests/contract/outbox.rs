@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use orderflow_core::ports::{NotificationState, Store};
+use orderflow_core::ports::{EmailClaim, NotificationState, Store, Transitioned};
 use orderflow_core::{OrderStatus, TraceParent};
 
-use super::{given_products, given_user, now, order_of, product};
+use super::{given_products, given_user, now, order_of, product, stock_of};
 
 async fn three_orders(store: &dyn Store) -> Vec<orderflow_core::OrderId> {
     let user = given_user(store, "outbox@example.com").await;
@@ -86,24 +86,41 @@ pub async fn each_order_status_is_notified_once(store: &dyn Store) {
     let ids = three_orders(store).await;
     let (order, status) = (ids[0], OrderStatus::Processed);
     let lease = Duration::from_secs(30);
-    let begin = |status, at| store.begin_notification(order, status, "message-1", lease, at);
+    let begin = |status, at| store.begin_notification(order, status, "delivery-1", lease, at);
     assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
-    // A concurrent delivery of another message does not send it a second time...
-    let other = |at| store.begin_notification(order, status, "message-2", lease, at);
+    // A concurrent delivery does not send it a second time, nor does the claim's own sender
+    // by claiming again (two receivers may hold one message at once)...
+    let other = |at| store.begin_notification(order, status, "delivery-2", lease, at);
     assert_eq!(other(now()).await.unwrap(), NotificationState::InProgress);
-    // ...but the claim's own message, delivered again, takes it back at once: its earlier
-    // delivery has ended without finishing the send.
-    assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
+    assert_eq!(
+        begin(status, now()).await.unwrap(),
+        NotificationState::InProgress
+    );
+    // ...but once its sender released it (its send failed), the next delivery sends at once.
+    store
+        .release_notification(order, status, "delivery-2")
+        .await
+        .unwrap();
     assert_eq!(
         other(now()).await.unwrap(),
         NotificationState::InProgress,
-        "taking a claim back keeps it from others"
+        "only the claim's own sender releases it"
+    );
+    store
+        .release_notification(order, status, "delivery-1")
+        .await
+        .unwrap();
+    assert_eq!(other(now()).await.unwrap(), NotificationState::Send);
+    assert_eq!(
+        begin(status, now()).await.unwrap(),
+        NotificationState::InProgress,
+        "the take-over holds the claim for its new sender"
     );
     // Once the lease has passed, the sender is taken to have crashed: another sends again.
     let later = now() + Duration::from_secs(31);
-    assert_eq!(other(later).await.unwrap(), NotificationState::Send);
+    assert_eq!(begin(status, later).await.unwrap(), NotificationState::Send);
     assert_eq!(
-        begin(status, later).await.unwrap(),
+        other(later).await.unwrap(),
         NotificationState::InProgress,
         "the take-over renewed the lease for its new sender"
     );
@@ -132,4 +149,71 @@ pub async fn each_order_status_is_notified_once(store: &dyn Store) {
     );
     assert_eq!(store.notifications_completed(order).await.unwrap(), 2);
     assert_eq!(store.notifications_completed(ids[1]).await.unwrap(), 0);
+}
+
+pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store) {
+    let user = given_user(store, "finish@example.com").await;
+    let catalog = [product("a", 100, 5)];
+    given_products(store, &catalog).await;
+    let order = order_of(user, &catalog, &[("a", 2)]);
+    store.place_order(&order, None, None).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let claim = EmailClaim {
+        sender: "delivery-1",
+        lease,
+        now: now(),
+    };
+    let to_processing = order
+        .transition(OrderStatus::Processing, None, now())
+        .unwrap();
+    let Transitioned::Applied(processing) = store
+        .transition_order(order.id, &to_processing)
+        .await
+        .unwrap()
+    else {
+        panic!("PENDING -> PROCESSING applies");
+    };
+
+    // A step that does not apply claims nothing.
+    let (lost, state) = store
+        .transition_order_claiming_email(order.id, &to_processing, &claim)
+        .await
+        .unwrap();
+    assert_eq!(lost, Transitioned::Conflict(Some(processing.clone())));
+    assert_eq!(state, None);
+
+    let to_failed = processing
+        .transition(OrderStatus::Failed, Some("out of luck".into()), now())
+        .unwrap();
+    let (finished, state) = store
+        .transition_order_claiming_email(order.id, &to_failed, &claim)
+        .await
+        .unwrap();
+    let Transitioned::Applied(failed) = finished else {
+        panic!("PROCESSING -> FAILED applies: {finished:?}");
+    };
+    assert_eq!(failed.status, OrderStatus::Failed);
+    assert_eq!(store.order(order.id).await.unwrap(), Some(failed));
+    assert_eq!(stock_of(store, "a").await, 5, "failing released the stock");
+    assert_eq!(state, Some(NotificationState::Send));
+    // The claim is the finishing delivery's: others wait for its lease, or its release.
+    let begin =
+        |sender| store.begin_notification(order.id, OrderStatus::Failed, sender, lease, now());
+    assert_eq!(
+        begin("delivery-2").await.unwrap(),
+        NotificationState::InProgress
+    );
+    store
+        .release_notification(order.id, OrderStatus::Failed, "delivery-1")
+        .await
+        .unwrap();
+    assert_eq!(begin("delivery-2").await.unwrap(), NotificationState::Send);
+    // Only the status reached was claimed.
+    assert_eq!(
+        store
+            .begin_notification(order.id, OrderStatus::Processed, "delivery-2", lease, now())
+            .await
+            .unwrap(),
+        NotificationState::Send
+    );
 }

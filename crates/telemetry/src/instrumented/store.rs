@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orderflow_core::ports::{
-    Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
+    EmailClaim, Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
     NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
     RefreshTokenStore, Rotation, Store, StoreError, Transitioned, UpsertSummary, UserRecord,
     UserStore,
@@ -232,6 +232,16 @@ impl NotificationStore for InstrumentedStore {
         self.call("begin_notification", work).await
     }
 
+    async fn release_notification(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        sender: &str,
+    ) -> Result<(), StoreError> {
+        let work = self.inner.release_notification(order_id, status, sender);
+        self.call("release_notification", work).await
+    }
+
     async fn complete_notification(
         &self,
         order_id: OrderId,
@@ -268,5 +278,17 @@ impl Housekeeping for InstrumentedStore {
 impl Store for InstrumentedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.call("ping", self.inner.ping()).await
+    }
+
+    async fn transition_order_claiming_email(
+        &self,
+        id: OrderId,
+        transition: &StatusTransition,
+        claim: &EmailClaim<'_>,
+    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
+        let work = self
+            .inner
+            .transition_order_claiming_email(id, transition, claim);
+        self.call("transition_order_claiming_email", work).await
     }
 }
