@@ -229,18 +229,14 @@ pub enum NotificationState {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Records that `sender` is sending the email for (order, status), unless it already was
-    /// sent or a sender began sending it within `lease` (after that, that sender is taken to
-    /// have crashed and this one sends it again). A sender is one delivery of a queue
-    /// message, named uniquely: a queue may hand the same message to two receivers at once,
-    /// so the message alone cannot say whose claim it is.
+    /// Records that `claim.sender` is sending the email for (order, status), unless it
+    /// already was sent or a sender began sending it within its lease (after that, that
+    /// sender is taken to have crashed and this one sends it again).
     async fn begin_notification(
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        sender: &str,
-        lease: Duration,
-        now: OffsetDateTime,
+        claim: &EmailClaim,
     ) -> Result<NotificationState, StoreError>;
     /// `sender`'s send of the email for (order, status) failed: its claim is given up, so the
     /// next delivery sends at once instead of waiting for the lease. Does nothing to a claim
@@ -309,14 +305,14 @@ pub trait Store:
         &self,
         id: OrderId,
         transition: &StatusTransition,
-        claim: &EmailClaim<'_>,
+        claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
         let transitioned = self.transition_order(id, transition).await?;
         let Transitioned::Applied(order) = &transitioned else {
             return Ok((transitioned, None));
         };
         let state = self
-            .begin_notification(id, order.status, claim.sender, claim.lease, claim.now)
+            .begin_notification(id, order.status, claim)
             .await
             .inspect_err(|error| tracing::debug!(%id, %error, "email not claimed with its step"))
             .ok();
@@ -326,9 +322,12 @@ pub trait Store:
 
 /// Who claims an order's email, for how long, as of when (see
 /// [`NotificationStore::begin_notification`]).
-#[derive(Debug, Clone, Copy)]
-pub struct EmailClaim<'a> {
-    pub sender: &'a str,
+#[derive(Debug, Clone)]
+pub struct EmailClaim {
+    /// One delivery of a queue message, named uniquely: a queue may hand the same message
+    /// to two receivers at once, so the message alone cannot say whose claim it is.
+    pub sender: String,
+    /// How long the claim holds others off before its sender is taken to have crashed.
     pub lease: Duration,
     pub now: OffsetDateTime,
 }

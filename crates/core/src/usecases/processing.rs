@@ -233,14 +233,9 @@ impl ProcessingService {
             return Ok((self.advance(order, to, reason).await?, None));
         };
         let transition = Self::transition(order, to, reason)?;
-        let claim = EmailClaim {
-            sender: claimant.name,
-            lease: self.notification_lease,
-            now: crate::domain::now(),
-        };
         let (transitioned, state) = self
             .store
-            .transition_order_claiming_email(order.id, &transition, &claim)
+            .transition_order_claiming_email(order.id, &transition, &self.email_claim(claimant))
             .await?;
         let claimed = state.map(|state| Claimed {
             status: to,
@@ -248,6 +243,15 @@ impl ProcessingService {
             user,
         });
         Ok((self.went_on(transitioned).await, claimed))
+    }
+
+    /// This delivery's claim on an email, as of now.
+    fn email_claim(&self, claimant: &Claimant<'_>) -> EmailClaim {
+        EmailClaim {
+            sender: claimant.name.to_owned(),
+            lease: self.notification_lease,
+            now: crate::domain::now(),
+        }
     }
 
     fn transition(
@@ -297,13 +301,7 @@ impl ProcessingService {
                 })?;
                 let state = self
                     .store
-                    .begin_notification(
-                        order.id,
-                        order.status,
-                        claimant.name,
-                        self.notification_lease,
-                        crate::domain::now(),
-                    )
+                    .begin_notification(order.id, order.status, &self.email_claim(claimant))
                     .await?;
                 (state, user)
             }

@@ -246,7 +246,7 @@ pub(crate) struct NotificationDoc {
     pub completed_at: Option<DateTime>,
     pub rejection: Option<String>,
     pub attempts: i64,
-    /// The message whose delivery holds the claim; absent in documents written before
-    /// senders were recorded.
+    /// The delivery that holds the claim; absent in documents written before senders were
+    /// recorded.
     pub sender: Option<String>,
 }

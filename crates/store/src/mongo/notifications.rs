@@ -1,8 +1,6 @@
-use std::time::Duration;
-
 use async_trait::async_trait;
 use mongodb::bson::doc;
-use orderflow_core::ports::{NotificationState, NotificationStore, StoreError};
+use orderflow_core::ports::{EmailClaim, NotificationState, NotificationStore, StoreError};
 use orderflow_core::{OrderId, OrderStatus};
 use time::OffsetDateTime;
 
@@ -23,10 +21,9 @@ impl NotificationStore for MongoStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        sender: &str,
-        lease: Duration,
-        now: OffsetDateTime,
+        claim: &EmailClaim,
     ) -> Result<NotificationState, StoreError> {
+        let (sender, lease, now) = (claim.sender.as_str(), claim.lease, claim.now);
         let id = notification_id(order_id, status);
         let fresh = NotificationDoc {
             id: id.clone(),

@@ -93,16 +93,15 @@ impl Store for SqliteStore {
         &self,
         id: OrderId,
         transition: &StatusTransition,
-        claim: &EmailClaim<'_>,
+        claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
         let transition = transition.clone();
-        let (sender, lease, now) = (claim.sender.to_owned(), claim.lease, claim.now);
+        let claim = claim.clone();
         self.db
             .write(
                 move |tx| match orders::transition_in(tx, id, &transition)? {
                     Outcome::Commit(Transitioned::Applied(order)) => {
-                        let state =
-                            notifications::claim_in(tx, id, order.status, &sender, lease, now)?;
+                        let state = notifications::claim_in(tx, id, order.status, &claim)?;
                         Ok(Outcome::Commit((Transitioned::Applied(order), Some(state))))
                     }
                     Outcome::Commit(other) => Ok(Outcome::Commit((other, None))),

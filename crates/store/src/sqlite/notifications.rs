@@ -1,7 +1,5 @@
-use std::time::Duration;
-
 use async_trait::async_trait;
-use orderflow_core::ports::{NotificationState, NotificationStore, StoreError};
+use orderflow_core::ports::{EmailClaim, NotificationState, NotificationStore, StoreError};
 use orderflow_core::{OrderId, OrderStatus};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -20,16 +18,14 @@ impl NotificationStore for SqliteStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        sender: &str,
-        lease: Duration,
-        now: OffsetDateTime,
+        claim: &EmailClaim,
     ) -> Result<NotificationState, StoreError> {
-        let sender = sender.to_owned();
+        let claim = claim.clone();
         self.db
             .write(move |tx| {
                 // A claim that finds the email sent or held wrote nothing: either way the
                 // savepoint can be released.
-                claim_in(tx, order_id, status, &sender, lease, now).map(Outcome::Commit)
+                claim_in(tx, order_id, status, &claim).map(Outcome::Commit)
             })
             .await
     }
@@ -102,11 +98,9 @@ pub(super) fn claim_in(
     tx: &rusqlite::Connection,
     order_id: OrderId,
     status: OrderStatus,
-    sender: &str,
-    lease: Duration,
-    now: OffsetDateTime,
+    claim: &EmailClaim,
 ) -> Result<NotificationState, rusqlite::Error> {
-    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
     let key = params![order_id.to_string(), status.as_str()];
     let state: Option<(String, i64)> = tx
         .prepare_cached(
@@ -119,7 +113,7 @@ pub(super) fn claim_in(
         Some((state, _)) if state == SENT || state == REJECTED => {
             Ok(NotificationState::AlreadySent)
         }
-        Some((_, started_at)) if started_at.saturating_add(lease) > millis(now) => {
+        Some((_, started_at)) if started_at.saturating_add(lease) > millis(claim.now) => {
             Ok(NotificationState::InProgress)
         }
         Some(_) => {
@@ -133,8 +127,8 @@ pub(super) fn claim_in(
             .execute(params![
                 order_id.to_string(),
                 status.as_str(),
-                millis(now),
-                sender
+                millis(claim.now),
+                claim.sender
             ])?;
             Ok(NotificationState::Send)
         }
@@ -147,8 +141,8 @@ pub(super) fn claim_in(
                 order_id.to_string(),
                 status.as_str(),
                 SENDING,
-                millis(now),
-                sender
+                millis(claim.now),
+                claim.sender
             ])?;
             Ok(NotificationState::Send)
         }

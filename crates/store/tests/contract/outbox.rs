@@ -82,15 +82,29 @@ pub async fn published_outbox_entries_are_never_claimed_again(store: &dyn Store)
     assert_eq!(store.pending_outbox(10).await.unwrap().len(), 1);
 }
 
+/// `sender`'s claim on an email at `at`, held for 30 s.
+fn claim_by(sender: &str, at: time::OffsetDateTime) -> EmailClaim {
+    EmailClaim {
+        sender: sender.to_owned(),
+        lease: Duration::from_secs(30),
+        now: at,
+    }
+}
+
 pub async fn each_order_status_is_notified_once(store: &dyn Store) {
     let ids = three_orders(store).await;
     let (order, status) = (ids[0], OrderStatus::Processed);
-    let lease = Duration::from_secs(30);
-    let begin = |status, at| store.begin_notification(order, status, "delivery-1", lease, at);
+    let begin = async |status, at| {
+        let claim = claim_by("delivery-1", at);
+        store.begin_notification(order, status, &claim).await
+    };
     assert_eq!(begin(status, now()).await.unwrap(), NotificationState::Send);
     // A concurrent delivery does not send it a second time, nor does the claim's own sender
     // by claiming again (two receivers may hold one message at once)...
-    let other = |at| store.begin_notification(order, status, "delivery-2", lease, at);
+    let other = async |at| {
+        let claim = claim_by("delivery-2", at);
+        store.begin_notification(order, status, &claim).await
+    };
     assert_eq!(other(now()).await.unwrap(), NotificationState::InProgress);
     assert_eq!(
         begin(status, now()).await.unwrap(),
@@ -157,12 +171,7 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
     given_products(store, &catalog).await;
     let order = order_of(user, &catalog, &[("a", 2)]);
     store.place_order(&order, None, None).await.unwrap();
-    let lease = Duration::from_secs(30);
-    let claim = EmailClaim {
-        sender: "delivery-1",
-        lease,
-        now: now(),
-    };
+    let claim = claim_by("delivery-1", now());
     let to_processing = order
         .transition(OrderStatus::Processing, None, now())
         .unwrap();
@@ -197,8 +206,12 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
     assert_eq!(stock_of(store, "a").await, 5, "failing released the stock");
     assert_eq!(state, Some(NotificationState::Send));
     // The claim is the finishing delivery's: others wait for its lease, or its release.
-    let begin =
-        |sender| store.begin_notification(order.id, OrderStatus::Failed, sender, lease, now());
+    let begin = async |sender| {
+        let claim = claim_by(sender, now());
+        store
+            .begin_notification(order.id, OrderStatus::Failed, &claim)
+            .await
+    };
     assert_eq!(
         begin("delivery-2").await.unwrap(),
         NotificationState::InProgress
@@ -209,9 +222,10 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
         .unwrap();
     assert_eq!(begin("delivery-2").await.unwrap(), NotificationState::Send);
     // Only the status reached was claimed.
+    let claim = claim_by("delivery-2", now());
     assert_eq!(
         store
-            .begin_notification(order.id, OrderStatus::Processed, "delivery-2", lease, now())
+            .begin_notification(order.id, OrderStatus::Processed, &claim)
             .await
             .unwrap(),
         NotificationState::Send

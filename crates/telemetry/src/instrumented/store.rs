@@ -222,13 +222,9 @@ impl NotificationStore for InstrumentedStore {
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        sender: &str,
-        lease: Duration,
-        now: OffsetDateTime,
+        claim: &EmailClaim,
     ) -> Result<NotificationState, StoreError> {
-        let work = self
-            .inner
-            .begin_notification(order_id, status, sender, lease, now);
+        let work = self.inner.begin_notification(order_id, status, claim);
         self.call("begin_notification", work).await
     }
 
@@ -284,7 +280,7 @@ impl Store for InstrumentedStore {
         &self,
         id: OrderId,
         transition: &StatusTransition,
-        claim: &EmailClaim<'_>,
+        claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
         let work = self
             .inner
