@@ -117,8 +117,12 @@ stop "$baseline"
 
 echo "==> placing orders, embedded store, 32 connections, worker running (and the store alone)"
 start_serve place
+processed() { curl -sf "$BASE/metrics" | awk '/^orderflow_orders_processed_total\{outcome="processed"\}/ {print $2}'; }
 for run in $(seq 1 $RUNS); do
+  before=$(processed)
   record place "$run" "$(wrk_run place.lua 32 "$BASE/api/orders")"
+  # What the worker in the same process got done meanwhile: its writes give way to requests'.
+  record place_worker "$run" "{\"rate\": $(python3 -c "print(round(($(processed) - $before) / $SECONDS_PER_RUN, 1))")}"
   record store_place "$run" "$("$target/bench-store" --tasks 32 --seconds 5)"
 done
 record peak_rss "3" "{\"rss_mib\": $(peak_rss_mib "$SERVE_PID")}"

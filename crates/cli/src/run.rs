@@ -63,6 +63,9 @@ impl Mode {
 #[derive(Clone)]
 pub struct Backends {
     pub store: Arc<dyn Store>,
+    /// The store for the worker, the outbox relay and housekeeping: on the SQLite file its
+    /// writes give way to requests' (see `SqliteStore::background`); else `store` itself.
+    pub background_store: Arc<dyn Store>,
     pub queue: Arc<dyn Queue>,
     pub cache: Arc<dyn OrderCache>,
     pub rate_limiter: Arc<dyn RateLimiter>,
@@ -93,23 +96,32 @@ impl Backends {
                 .clone()
                 .context("the SQLite file is opened whenever MongoDB or SQS is not configured")
         };
-        let store: Arc<dyn Store> = match &settings.mongo_uri {
+        let (store, background_store): (Arc<dyn Store>, Arc<dyn Store>) = match &settings.mongo_uri
+        {
             Some(uri) => {
                 let mongo = MongoStore::connect(uri).await?;
                 tracing::info!(database = mongo.database_name(), "store: MongoDB");
-                Arc::new(InstrumentedStore::new(
+                let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(
                     Arc::new(mongo),
                     "mongodb",
                     metrics.clone(),
-                ))
+                ));
+                (Arc::clone(&store), store)
             }
             None => {
                 tracing::info!("store: SQLite in DATA_DIR");
-                Arc::new(InstrumentedStore::new(
-                    Arc::new(sqlite()?),
-                    "sqlite",
-                    metrics.clone(),
-                ))
+                let sqlite = sqlite()?;
+                let instrumented = |store: SqliteStore| -> Arc<dyn Store> {
+                    Arc::new(InstrumentedStore::new(
+                        Arc::new(store),
+                        "sqlite",
+                        metrics.clone(),
+                    ))
+                };
+                (
+                    instrumented(sqlite.clone()),
+                    instrumented(sqlite.background()),
+                )
             }
         };
         let uses_aws = settings.sqs_queue_url.is_some() || settings.ses.is_some();
@@ -168,6 +180,7 @@ impl Backends {
         let shared = SharedState::open(settings, &metrics)?;
         Ok(Self {
             store,
+            background_store,
             queue,
             cache: shared.cache,
             rate_limiter: shared.rate_limiter,
@@ -255,7 +268,7 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
 
 pub fn build_relay(backends: &Backends) -> OutboxRelay {
     OutboxRelay::new(
-        Arc::clone(&backends.store),
+        Arc::clone(&backends.background_store),
         Arc::clone(&backends.queue),
         RelaySettings::default(),
     )
@@ -267,7 +280,7 @@ pub fn build_worker(
     processor: Arc<dyn OrderProcessor>,
 ) -> Worker {
     let processing = ProcessingService::new(
-        Arc::clone(&backends.store),
+        Arc::clone(&backends.background_store),
         Arc::clone(&backends.cache),
         Arc::clone(&backends.mailer),
         Arc::clone(&backends.broadcaster),
@@ -345,7 +358,10 @@ pub async fn start(
             relay.run(stopped).await;
             Ok(())
         });
-        let housekeeper = Housekeeper::new(Arc::clone(&backends.store), HOUSEKEEPING_INTERVAL);
+        let housekeeper = Housekeeper::new(
+            Arc::clone(&backends.background_store),
+            HOUSEKEEPING_INTERVAL,
+        );
         let stopped = stop.clone();
         tasks.spawn(async move {
             housekeeper.run(stopped).await;

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -16,9 +17,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// by one blocking task at a time.
 #[derive(Clone)]
 pub(crate) struct Connections {
-    writes: mpsc::Sender<WriteJob>,
+    writes: mpsc::Sender<(Priority, WriteJob)>,
+    /// Whose writes this handle sends.
+    priority: Priority,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
+}
+
+/// Whose write a job is. The one writer serves requests' writes first: a client waits on
+/// those, while background work (the worker, the outbox relay, housekeeping) has a queue
+/// to absorb a burst and catches up after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    Request,
+    Background,
 }
 
 /// One caller's write: given the writer inside the group's transaction (or why there is
@@ -31,6 +43,11 @@ type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
 
 /// Most jobs one transaction carries.
 const GROUP: usize = 64;
+
+/// The background jobs a group carries while requests' writes wait too: enough that
+/// background work never stops, few enough that a request's write waits for little
+/// besides other requests'.
+const BACKGROUND_SHARE: usize = 16;
 
 /// Prepared statements kept per connection: more than the store has.
 const STATEMENT_CACHE: usize = 128;
@@ -63,9 +80,18 @@ impl Connections {
             .map_err(|source| SqliteStoreError::Writer { source })?;
         Ok(Self {
             writes,
+            priority: Priority::Request,
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// The same connections, whose writes yield to those of requests.
+    pub(crate) fn background(&self) -> Self {
+        Self {
+            priority: Priority::Background,
+            ..self.clone()
+        }
     }
 
     /// Runs `work` as one transaction of its own, committed only if it returns `Ok` with
@@ -88,7 +114,7 @@ impl Connections {
             })
         });
         self.writes
-            .send(job)
+            .send((self.priority, job))
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
         answer
             .await
@@ -113,43 +139,88 @@ impl Connections {
     }
 }
 
-/// The writer thread: takes the jobs waiting (up to [`GROUP`]), runs them in one
-/// transaction and answers each once it is committed. Ends when every sender is gone.
-fn write_groups(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+/// The writer thread: takes the jobs waiting (up to [`GROUP`], requests' first), runs them
+/// in one transaction and answers each once it is committed. Ends when every sender is
+/// gone and every job taken is done.
+fn write_groups(mut conn: Connection, jobs: mpsc::Receiver<(Priority, WriteJob)>) {
+    let mut waiting = Waiting::default();
+    loop {
+        if waiting.is_empty() {
+            match jobs.recv() {
+                Ok((priority, job)) => waiting.push(priority, job),
+                Err(_) => return,
             }
         }
-        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let why = e.to_string();
-                for job in group {
-                    job(Err(&why))(Err(&why));
-                }
-                continue;
+        while let Ok((priority, job)) = jobs.try_recv() {
+            waiting.push(priority, job);
+        }
+        commit_group(&mut conn, waiting.next_group());
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<WriteJob>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let why = e.to_string();
+            for job in group {
+                job(Err(&why))(Err(&why));
             }
+            return;
+        }
+    };
+    let answers: Vec<Answer> = group
+        .into_iter()
+        .filter_map(|job| {
+            // A panicking job loses only its own answer (its caller hears the write did not
+            // finish) and what it wrote; the others go on.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(&tx))));
+            if ran.is_err() {
+                let _ = roll_back_job(&tx);
+            }
+            ran.ok()
+        })
+        .collect();
+    let committed = tx.commit().map_err(|e| e.to_string());
+    for answer in answers {
+        answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
+    }
+}
+
+/// The jobs taken from the channel and not yet run, in order of arrival within each
+/// priority.
+#[derive(Default)]
+struct Waiting {
+    requests: VecDeque<WriteJob>,
+    background: VecDeque<WriteJob>,
+}
+
+impl Waiting {
+    fn push(&mut self, priority: Priority, job: WriteJob) {
+        match priority {
+            Priority::Request => self.requests.push_back(job),
+            Priority::Background => self.background.push_back(job),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.background.is_empty()
+    }
+
+    /// Requests' jobs first; background jobs fill the rest of the group when no request
+    /// waits, and at most [`BACKGROUND_SHARE`] of it when one does.
+    fn next_group(&mut self) -> Vec<WriteJob> {
+        let background_room = self.background.len().min(BACKGROUND_SHARE);
+        let requests = self.requests.len().min(GROUP - background_room);
+        let background = if requests == 0 {
+            self.background.len().min(GROUP)
+        } else {
+            background_room
         };
-        let answers: Vec<Answer> = group
-            .into_iter()
-            .filter_map(|job| {
-                // A panicking job loses only its own answer (its caller hears the write did
-                // not finish) and what it wrote; the others go on.
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(&tx))));
-                if ran.is_err() {
-                    let _ = roll_back_job(&tx);
-                }
-                ran.ok()
-            })
-            .collect();
-        let committed = tx.commit().map_err(|e| e.to_string());
-        for answer in answers {
-            answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
-        }
+        self.requests
+            .drain(..requests)
+            .chain(self.background.drain(..background))
+            .collect()
     }
 }
 
@@ -240,5 +311,107 @@ pub(crate) fn into_store_error(error: rusqlite::Error) -> StoreError {
         | rusqlite::Error::InvalidColumnType(..)
         | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(error.to_string()),
         other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use futures::future::join_all;
+
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+    type Step = Pin<Box<dyn Future<Output = ()>>>;
+
+    /// A write that notes `name` in `log` when the writer runs it.
+    fn noted(db: &Connections, log: &Log, name: &'static str) -> Step {
+        let (db, log) = (db.clone(), Arc::clone(log));
+        Box::pin(async move {
+            db.write(move |_| {
+                log.lock().unwrap().push(name);
+                Ok(Outcome::Commit(()))
+            })
+            .await
+            .unwrap();
+        })
+    }
+
+    /// Runs `writes` with the writer held until all of them are queued, in their order, so
+    /// that they all wait at once; returns the order the writer ran them in.
+    async fn run_all_waiting(
+        db: &Connections,
+        log: &Log,
+        mut writes: Vec<Step>,
+    ) -> Vec<&'static str> {
+        let (started, writer_is_held) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let writer = db.clone();
+        let holder = tokio::spawn(async move {
+            writer
+                .write(move |_| {
+                    started.send(()).unwrap();
+                    held.recv().unwrap();
+                    Ok(Outcome::Commit(()))
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || writer_is_held.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // join_all polls in order: every write is queued before the writer is let go.
+        writes.push(Box::pin(async move { release.send(()).unwrap() }));
+        join_all(writes).await;
+        holder.await.unwrap().unwrap();
+        log.lock().unwrap().clone()
+    }
+
+    fn open() -> (tempfile::TempDir, Connections) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connections::open(&dir.path().join("test.sqlite3")).unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_request_write_runs_ahead_of_background_writes_queued_before_it() {
+        let (_dir, db) = open();
+        let log = Log::default();
+        let background = db.background();
+        let mut writes: Vec<Step> = (0..100)
+            .map(|_| noted(&background, &log, "background"))
+            .collect();
+        writes.push(noted(&db, &log, "request"));
+        let ran = run_all_waiting(&db, &log, writes).await;
+        assert_eq!(ran.len(), 101);
+        assert_eq!(ran[0], "request", "ran in order {ran:?}");
+    }
+
+    #[tokio::test]
+    async fn background_writes_get_a_share_of_every_group_while_requests_wait() {
+        let (_dir, db) = open();
+        let log = Log::default();
+        let background = db.background();
+        let mut writes: Vec<Step> = (0..20)
+            .map(|_| noted(&background, &log, "background"))
+            .collect();
+        writes.extend((0..200).map(|_| noted(&db, &log, "request")));
+        let ran = run_all_waiting(&db, &log, writes).await;
+        assert_eq!(ran.len(), 220);
+        // The first group after the held one: requests' writes, then a share of background.
+        let first_group = &ran[..GROUP];
+        let background_in_first = first_group.iter().filter(|n| **n == "background").count();
+        assert_eq!(
+            background_in_first, BACKGROUND_SHARE,
+            "first group {first_group:?}"
+        );
+        assert!(
+            first_group[..GROUP - BACKGROUND_SHARE]
+                .iter()
+                .all(|n| *n == "request")
+        );
     }
 }

@@ -77,6 +77,16 @@ impl SqliteStore {
             outbox_written: Arc::new(Notify::new()),
         })
     }
+
+    /// The same store for background work (the worker, the outbox relay, housekeeping):
+    /// its writes wait while requests' writes are waiting, taking only a share of each
+    /// transaction, so a burst of requests is not slowed by the work it creates.
+    pub fn background(&self) -> Self {
+        Self {
+            db: self.db.background(),
+            outbox_written: Arc::clone(&self.outbox_written),
+        }
+    }
 }
 
 #[async_trait]

@@ -34,10 +34,12 @@ pub struct SqliteQueue {
 
 impl SqliteQueue {
     /// A queue in `store`'s file; a message received `max_receives` times and still not
-    /// deleted moves to the dead-letter table instead of being received again.
+    /// deleted moves to the dead-letter table instead of being received again. Its writes
+    /// are background work (see [`SqliteStore::background`]): sending, receiving and
+    /// deleting messages never stands in a request's way.
     pub fn new(store: &SqliteStore, max_receives: u32) -> Self {
         Self {
-            db: store.db.clone(),
+            db: store.db.background(),
             max_receives: max_receives.max(1),
             sent: Arc::new(Notify::new()),
         }
