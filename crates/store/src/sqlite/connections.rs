@@ -210,13 +210,16 @@ impl Waiting {
     /// Requests' jobs first; background jobs fill the rest of the group when no request
     /// waits, and at most [`BACKGROUND_SHARE`] of it when one does.
     fn next_group(&mut self) -> Vec<WriteJob> {
-        let background_room = self.background.len().min(BACKGROUND_SHARE);
-        let requests = self.requests.len().min(GROUP - background_room);
-        let background = if requests == 0 {
-            self.background.len().min(GROUP)
+        let requests = self
+            .requests
+            .len()
+            .min(GROUP - self.background.len().min(BACKGROUND_SHARE));
+        let room = if requests == 0 {
+            GROUP
         } else {
-            background_room
+            BACKGROUND_SHARE
         };
+        let background = self.background.len().min(room);
         self.requests
             .drain(..requests)
             .chain(self.background.drain(..background))
@@ -324,29 +327,13 @@ mod tests {
 
     use super::*;
 
-    type Log = Arc<Mutex<Vec<&'static str>>>;
-    type Step = Pin<Box<dyn Future<Output = ()>>>;
-
-    /// A write that notes `name` in `log` when the writer runs it.
-    fn noted(db: &Connections, log: &Log, name: &'static str) -> Step {
-        let (db, log) = (db.clone(), Arc::clone(log));
-        Box::pin(async move {
-            db.write(move |_| {
-                log.lock().unwrap().push(name);
-                Ok(Outcome::Commit(()))
-            })
-            .await
-            .unwrap();
-        })
-    }
-
-    /// Runs `writes` with the writer held until all of them are queued, in their order, so
-    /// that they all wait at once; returns the order the writer ran them in.
-    async fn run_all_waiting(
-        db: &Connections,
-        log: &Log,
-        mut writes: Vec<Step>,
-    ) -> Vec<&'static str> {
+    /// Queues `writes` (how many of each priority, in that order) while the writer is held,
+    /// so that they all wait at once, then lets it go; returns the priorities in the order
+    /// the writer ran them.
+    async fn run_order(writes: &[(Priority, usize)]) -> Vec<Priority> {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connections::open(&dir.path().join("test.sqlite3")).unwrap();
+        let ran = Arc::new(Mutex::new(Vec::new()));
         let (started, writer_is_held) = std::sync::mpsc::channel();
         let (release, held) = std::sync::mpsc::channel::<()>();
         let writer = db.clone();
@@ -363,47 +350,49 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        let mut steps: Vec<Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
+        for &(priority, count) in writes {
+            let handle = match priority {
+                Priority::Request => db.clone(),
+                Priority::Background => db.background(),
+            };
+            for _ in 0..count {
+                let (handle, ran) = (handle.clone(), Arc::clone(&ran));
+                steps.push(Box::pin(async move {
+                    handle
+                        .write(move |_| {
+                            ran.lock().unwrap().push(priority);
+                            Ok(Outcome::Commit(()))
+                        })
+                        .await
+                        .unwrap();
+                }));
+            }
+        }
         // join_all polls in order: every write is queued before the writer is let go.
-        writes.push(Box::pin(async move { release.send(()).unwrap() }));
-        join_all(writes).await;
+        steps.push(Box::pin(async move { release.send(()).unwrap() }));
+        join_all(steps).await;
         holder.await.unwrap().unwrap();
-        log.lock().unwrap().clone()
-    }
-
-    fn open() -> (tempfile::TempDir, Connections) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Connections::open(&dir.path().join("test.sqlite3")).unwrap();
-        (dir, db)
+        ran.lock().unwrap().clone()
     }
 
     #[tokio::test]
     async fn a_request_write_runs_ahead_of_background_writes_queued_before_it() {
-        let (_dir, db) = open();
-        let log = Log::default();
-        let background = db.background();
-        let mut writes: Vec<Step> = (0..100)
-            .map(|_| noted(&background, &log, "background"))
-            .collect();
-        writes.push(noted(&db, &log, "request"));
-        let ran = run_all_waiting(&db, &log, writes).await;
+        let ran = run_order(&[(Priority::Background, 100), (Priority::Request, 1)]).await;
         assert_eq!(ran.len(), 101);
-        assert_eq!(ran[0], "request", "ran in order {ran:?}");
+        assert_eq!(ran[0], Priority::Request, "ran in order {ran:?}");
     }
 
     #[tokio::test]
     async fn background_writes_get_a_share_of_every_group_while_requests_wait() {
-        let (_dir, db) = open();
-        let log = Log::default();
-        let background = db.background();
-        let mut writes: Vec<Step> = (0..20)
-            .map(|_| noted(&background, &log, "background"))
-            .collect();
-        writes.extend((0..200).map(|_| noted(&db, &log, "request")));
-        let ran = run_all_waiting(&db, &log, writes).await;
+        let ran = run_order(&[(Priority::Background, 20), (Priority::Request, 200)]).await;
         assert_eq!(ran.len(), 220);
         // The first group after the held one: requests' writes, then a share of background.
         let first_group = &ran[..GROUP];
-        let background_in_first = first_group.iter().filter(|n| **n == "background").count();
+        let background_in_first = first_group
+            .iter()
+            .filter(|p| **p == Priority::Background)
+            .count();
         assert_eq!(
             background_in_first, BACKGROUND_SHARE,
             "first group {first_group:?}"
@@ -411,7 +400,7 @@ mod tests {
         assert!(
             first_group[..GROUP - BACKGROUND_SHARE]
                 .iter()
-                .all(|n| *n == "request")
+                .all(|p| *p == Priority::Request)
         );
     }
 }

@@ -36,7 +36,7 @@ impl SqliteQueue {
     /// A queue in `store`'s file; a message received `max_receives` times and still not
     /// deleted moves to the dead-letter table instead of being received again. Its writes
     /// are background work (see [`SqliteStore::background`]): sending, receiving and
-    /// deleting messages never stands in a request's way.
+    /// deleting messages give way to requests' writes.
     pub fn new(store: &SqliteStore, max_receives: u32) -> Self {
         Self {
             db: store.db.background(),
