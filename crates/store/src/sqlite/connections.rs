@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use orderflow_core::ports::StoreError;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{SqliteStoreError, schema};
@@ -294,6 +295,11 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Every statement the store runs stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Without the query planner stability guarantee, SQLite compiles a bound LIMIT into
+    // the plan and prepares the statement again whenever a new value is bound: every
+    // receive, delete and outbox claim paid a parse. No plan here depends on bound values
+    // (no statistics tables, no partial indexes), so nothing is lost.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 
@@ -374,6 +380,30 @@ mod tests {
         join_all(steps).await;
         holder.await.unwrap().unwrap();
         ran.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn statements_with_a_bound_limit_stay_prepared_across_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.sqlite3");
+        drop(Connections::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        let mut statement = conn
+            .prepare("SELECT id FROM queue_messages ORDER BY visible_at, id LIMIT ?1")
+            .unwrap();
+        for limit in [1, 10, 3, 10] {
+            let rows: Vec<String> = statement
+                .query_map([limit], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(rows.is_empty());
+        }
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0
+        );
     }
 
     #[tokio::test]

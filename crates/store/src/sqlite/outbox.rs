@@ -62,17 +62,24 @@ impl OutboxStore for SqliteStore {
         }
         self.db
             .write(move |tx| {
+                // The due entries read first, then each leased by id: an UPDATE of
+                // `id IN (subquery)` with RETURNING built temporary tables per claim.
                 // `available_at` doubles as the lease: a claimed entry is not available
                 // again until the lease runs out (a relay that died mid-publish).
-                let mut statement = tx.prepare_cached(
-                    "UPDATE outbox SET available_at = ?1, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM outbox
-                                  WHERE state = 'pending' AND available_at <= ?2
-                                  ORDER BY available_at, id LIMIT ?3)
-                     RETURNING id, order_id, payload, created_at, traceparent",
+                let mut claimed = tx
+                    .prepare_cached(
+                        "SELECT id, order_id, payload, created_at, traceparent FROM outbox
+                         WHERE state = 'pending' AND available_at <= ?1
+                         ORDER BY available_at, id LIMIT ?2",
+                    )?
+                    .query_map(params![now, limit], entry)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut lease = tx.prepare_cached(
+                    "UPDATE outbox SET available_at = ?2, attempts = attempts + 1 WHERE id = ?1",
                 )?;
-                let rows = statement.query_map(params![lease_until, now, limit], entry)?;
-                let mut claimed = rows.collect::<Result<Vec<_>, _>>()?;
+                for entry in &claimed {
+                    lease.execute(params![entry.id, lease_until])?;
+                }
                 claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
                 Ok(Outcome::Commit(claimed))
             })

@@ -68,50 +68,61 @@ impl SqliteQueue {
         self.db
             .write(move |tx| {
                 let now = millis(orderflow_core::now());
-                // Of the messages next in line, those past the receive limit move to the
-                // dead-letter table instead of being received (as SQS does). Only the next
-                // `max` are looked at: a scan of every visible message per receive made a
-                // backlog quadratic to drain.
-                let past_limit = "SELECT id FROM (SELECT id, receive_count FROM queue_messages
-                                                  WHERE visible_at <= ?1
-                                                  ORDER BY visible_at, id LIMIT ?3)
-                                  WHERE receive_count >= ?2";
-                tx.prepare_cached(&format!(
-                    "INSERT INTO queue_dead_letters
-                       (id, body, attributes, sent_at, receive_count, dead_lettered_at)
-                     SELECT id, body, attributes, sent_at, receive_count, ?1 FROM queue_messages
-                     WHERE id IN ({past_limit})"
-                ))?
-                .execute(params![now, max_receives, max])?;
-                tx.prepare_cached(&format!(
-                    "DELETE FROM queue_messages WHERE id IN ({past_limit})"
-                ))?
-                .execute(params![now, max_receives, max])?;
-                let mut statement = tx.prepare_cached(
-                    "UPDATE queue_messages
-                     SET visible_at = ?1 + ?2, receive_count = receive_count + 1,
-                         receipt = lower(hex(randomblob(16)))
-                     WHERE id IN (SELECT id FROM queue_messages
-                                  WHERE visible_at <= ?1 AND receive_count < ?4
-                                  ORDER BY visible_at, id LIMIT ?3)
-                     RETURNING id, receipt, body, attributes, receive_count, sent_at",
-                )?;
-                let rows =
-                    statement.query_map(params![now, visible_for, max, max_receives], |row| {
-                        let attributes: String = row.get(3)?;
+                // The next `max` visible messages, read in the index's order, then each
+                // updated by id: an UPDATE of `id IN (subquery)` with RETURNING built two
+                // temporary tables per receive, a fifth of the one writer's time under
+                // load. Only the next `max` are looked at (a scan of every visible message
+                // made a backlog quadratic to drain); of those, the ones past the receive
+                // limit move to the dead-letter table instead of being received (as SQS
+                // does), so such a receive may return fewer.
+                let next = tx
+                    .prepare_cached(
+                        "SELECT id, body, attributes, receive_count, sent_at FROM queue_messages
+                         WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?2",
+                    )?
+                    .query_map(params![now, max], |row| {
+                        let attributes: String = row.get(2)?;
                         Ok(ReceivedMessage {
                             id: row.get(0)?,
-                            receipt: row.get(1)?,
-                            body: row.get(2)?,
+                            receipt: String::new(),
+                            body: row.get(1)?,
                             attributes: serde_json::from_str::<BTreeMap<String, String>>(
                                 &attributes,
                             )
-                            .map_err(|e| corrupt(3, e.to_string()))?,
-                            receive_count: row.get(4)?,
-                            sent_at: from_millis(5, row.get(5)?)?,
+                            .map_err(|e| corrupt(2, e.to_string()))?,
+                            receive_count: row.get(3)?,
+                            sent_at: from_millis(4, row.get(4)?)?,
                         })
-                    })?;
-                let mut received = rows.collect::<Result<Vec<_>, _>>()?;
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut received = Vec::with_capacity(next.len());
+                for mut message in next {
+                    if message.receive_count >= max_receives {
+                        tx.prepare_cached(
+                            "INSERT INTO queue_dead_letters
+                               (id, body, attributes, sent_at, receive_count, dead_lettered_at)
+                             SELECT id, body, attributes, sent_at, receive_count, ?2
+                             FROM queue_messages WHERE id = ?1",
+                        )?
+                        .execute(params![message.id, now])?;
+                        tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?
+                            .execute([&message.id])?;
+                        continue;
+                    }
+                    message.receipt = Uuid::new_v4().simple().to_string();
+                    message.receive_count += 1;
+                    tx.prepare_cached(
+                        "UPDATE queue_messages
+                         SET visible_at = ?2, receive_count = ?3, receipt = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        message.id,
+                        now.saturating_add(visible_for),
+                        message.receive_count,
+                        message.receipt
+                    ])?;
+                    received.push(message);
+                }
                 received.sort_by(|a, b| (a.sent_at, &a.id).cmp(&(b.sent_at, &b.id)));
                 Ok(Outcome::Commit(received))
             })
