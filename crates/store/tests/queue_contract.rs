@@ -39,3 +39,37 @@ async fn two_processes_on_one_file_share_the_queue() {
         "found by polling across connections"
     );
 }
+
+/// Dead letters among the next messages do not shorten a receive: the ones after them are
+/// received in the same call.
+#[tokio::test]
+async fn a_receive_looks_past_the_messages_it_dead_letters() {
+    use orderflow_core::ports::{OutgoingMessage, Queue};
+    use std::time::Duration;
+    let (queue, _dir) = fresh().await;
+    let message = |body: &str| OutgoingMessage {
+        body: body.into(),
+        ..Default::default()
+    };
+    queue.send(&message("poison")).await.unwrap();
+    for _ in 0..MAX_RECEIVES {
+        let received = queue
+            .receive(1, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(received.len(), 1);
+        queue
+            .change_visibility(&received[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    queue.send(&message("fresh")).await.unwrap();
+    let received = queue
+        .receive(1, Duration::ZERO, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1, "the message after the dead letter");
+    assert_eq!(received[0].body, "fresh");
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.dead_lettered), (0, 1));
+}

@@ -297,7 +297,7 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Without the query planner stability guarantee, SQLite compiles a bound LIMIT into
     // the plan and prepares the statement again whenever a new value is bound: every
-    // receive, delete and outbox claim paid a parse. No plan here depends on bound values
+    // queue receive, outbox claim and order listing paid a parse. No plan here depends on bound values
     // (no statistics tables, no partial indexes), so nothing is lost.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())

@@ -68,60 +68,71 @@ impl SqliteQueue {
         self.db
             .write(move |tx| {
                 let now = millis(orderflow_core::now());
-                // The next `max` visible messages, read in the index's order, then each
-                // updated by id: an UPDATE of `id IN (subquery)` with RETURNING built two
-                // temporary tables per receive, a fifth of the one writer's time under
-                // load. Only the next `max` are looked at (a scan of every visible message
-                // made a backlog quadratic to drain); of those, the ones past the receive
-                // limit move to the dead-letter table instead of being received (as SQS
-                // does), so such a receive may return fewer.
-                let next = tx
-                    .prepare_cached(
-                        "SELECT id, body, attributes, receive_count, sent_at FROM queue_messages
-                         WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?2",
-                    )?
-                    .query_map(params![now, max], |row| {
-                        let attributes: String = row.get(2)?;
-                        Ok(ReceivedMessage {
-                            id: row.get(0)?,
-                            receipt: String::new(),
-                            body: row.get(1)?,
-                            attributes: serde_json::from_str::<BTreeMap<String, String>>(
-                                &attributes,
-                            )
-                            .map_err(|e| corrupt(2, e.to_string()))?,
-                            receive_count: row.get(3)?,
-                            sent_at: from_millis(4, row.get(4)?)?,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut received = Vec::with_capacity(next.len());
-                for mut message in next {
-                    if message.receive_count >= max_receives {
-                        tx.prepare_cached(
-                            "INSERT INTO queue_dead_letters
-                               (id, body, attributes, sent_at, receive_count, dead_lettered_at)
-                             SELECT id, body, attributes, sent_at, receive_count, ?2
-                             FROM queue_messages WHERE id = ?1",
-                        )?
-                        .execute(params![message.id, now])?;
-                        tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?
-                            .execute([&message.id])?;
-                        continue;
+                // The next visible messages, read in the index's order, then each updated
+                // by id: an UPDATE of `id IN (subquery)` with RETURNING built two temporary
+                // tables per receive, a fifth of the one writer's time under load. Only as
+                // many as are still wanted are looked at (a scan of every visible message
+                // made a backlog quadratic to drain); those past the receive limit move to
+                // the dead-letter table instead of being received (as SQS does), and the
+                // next ones are looked at in their place.
+                let mut next_visible = tx.prepare_cached(
+                    "SELECT id, body, attributes, receive_count, sent_at FROM queue_messages
+                     WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?2",
+                )?;
+                let mut hide = tx.prepare_cached(
+                    "UPDATE queue_messages
+                     SET visible_at = ?2, receive_count = ?3, receipt = ?4 WHERE id = ?1",
+                )?;
+                let mut received = Vec::with_capacity(max as usize);
+                loop {
+                    let wanted = max as usize - received.len();
+                    let window = next_visible
+                        .query_map(params![now, wanted as i64], |row| {
+                            let attributes: String = row.get(2)?;
+                            Ok(ReceivedMessage {
+                                id: row.get(0)?,
+                                receipt: String::new(),
+                                body: row.get(1)?,
+                                attributes: serde_json::from_str::<BTreeMap<String, String>>(
+                                    &attributes,
+                                )
+                                .map_err(|e| corrupt(2, e.to_string()))?,
+                                receive_count: row.get(3)?,
+                                sent_at: from_millis(4, row.get(4)?)?,
+                            })
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let looked_at = window.len();
+                    let mut dead_lettered = false;
+                    for mut message in window {
+                        if message.receive_count >= max_receives {
+                            tx.prepare_cached(
+                                "INSERT INTO queue_dead_letters
+                                   (id, body, attributes, sent_at, receive_count, dead_lettered_at)
+                                 SELECT id, body, attributes, sent_at, receive_count, ?2
+                                 FROM queue_messages WHERE id = ?1",
+                            )?
+                            .execute(params![message.id, now])?;
+                            tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1")?
+                                .execute([&message.id])?;
+                            dead_lettered = true;
+                            continue;
+                        }
+                        message.receipt = Uuid::new_v4().simple().to_string();
+                        message.receive_count += 1;
+                        hide.execute(params![
+                            message.id,
+                            now.saturating_add(visible_for),
+                            message.receive_count,
+                            message.receipt
+                        ])?;
+                        received.push(message);
                     }
-                    message.receipt = Uuid::new_v4().simple().to_string();
-                    message.receive_count += 1;
-                    tx.prepare_cached(
-                        "UPDATE queue_messages
-                         SET visible_at = ?2, receive_count = ?3, receipt = ?4 WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        message.id,
-                        now.saturating_add(visible_for),
-                        message.receive_count,
-                        message.receipt
-                    ])?;
-                    received.push(message);
+                    // Every message looked at is now hidden or gone, so the next window
+                    // holds new ones; it is needed only where dead letters left room.
+                    if !dead_lettered || looked_at < wanted {
+                        break;
+                    }
                 }
                 received.sort_by(|a, b| (a.sent_at, &a.id).cmp(&(b.sent_at, &b.id)));
                 Ok(Outcome::Commit(received))
