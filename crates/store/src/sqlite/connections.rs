@@ -1,7 +1,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, TryLockError, mpsc};
 use std::time::{Duration, Instant};
 
 use orderflow_core::ports::StoreError;
@@ -123,6 +123,8 @@ impl Connections {
             .map_err(into_store_error)
     }
 
+    /// A read whose cost grows with the data (a count, a sort of many rows): on the
+    /// blocking pool, so that it holds up no request.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -137,6 +139,40 @@ impl Connections {
             work(&conn)
         })
         .await
+    }
+
+    /// A read whose cost does not grow with the data (rows by key, a page an index bounds):
+    /// run where it is called when a reader is free. It takes microseconds from pages in
+    /// memory; handing it to the blocking pool and back cost more, in a thread woken on
+    /// each side.
+    pub(crate) async fn lookup<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        match self.on_free_reader(work) {
+            Ok(result) => result.map_err(into_store_error),
+            // Every reader is busy: wait for one on the blocking pool, not here.
+            Err(work) => self.read(work).await,
+        }
+    }
+
+    /// Runs `work` on the first reader not in use, or gives it back when all are.
+    fn on_free_reader<T, F>(&self, work: F) -> Result<Result<T, rusqlite::Error>, F>
+    where
+        F: FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    {
+        let first = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..self.readers.len() {
+            let reader = &self.readers[(first + offset) % self.readers.len()];
+            let conn = match reader.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return Ok(work(&conn));
+        }
+        Err(work)
     }
 }
 
@@ -432,5 +468,38 @@ mod tests {
                 .iter()
                 .all(|p| *p == Priority::Request)
         );
+    }
+
+    fn reading_thread(conn: &Connection) -> Result<std::thread::ThreadId, rusqlite::Error> {
+        conn.query_row("SELECT 1", [], |_| Ok(std::thread::current().id()))
+    }
+
+    #[tokio::test]
+    async fn a_lookup_runs_on_the_calling_thread_while_a_reader_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connections::open(&dir.path().join("test.sqlite3")).unwrap();
+        // Every reader but one in use.
+        let _held: Vec<_> = db.readers[1..].iter().map(|r| r.lock().unwrap()).collect();
+        for _ in 0..READERS {
+            let ran_on = db.lookup(reading_thread).await.unwrap();
+            assert_eq!(ran_on, std::thread::current().id());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lookup_waits_on_the_blocking_pool_while_every_reader_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connections::open(&dir.path().join("test.sqlite3")).unwrap();
+        let held: Vec<_> = db.readers.iter().map(|r| r.lock().unwrap()).collect();
+        let lookup = tokio::spawn({
+            let db = db.clone();
+            async move { db.lookup(reading_thread).await }
+        });
+        // The lookup waits for a reader off this thread: the test can go on and free them.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!lookup.is_finished());
+        drop(held);
+        let ran_on = lookup.await.unwrap().unwrap();
+        assert_ne!(ran_on, std::thread::current().id());
     }
 }

@@ -52,7 +52,7 @@ impl InventoryStore for SqliteStore {
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         let id = id.as_str().to_owned();
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
                 ))?
@@ -68,7 +68,7 @@ impl InventoryStore for SqliteStore {
         }
         let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let placeholders = vec!["?"; ids.len()].join(", ");
                 let mut statement = conn.prepare(&format!(
                     "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({placeholders})"
@@ -86,7 +86,7 @@ impl InventoryStore for SqliteStore {
     ) -> Result<Vec<Product>, StoreError> {
         let after = after.map(|id| id.as_str().to_owned()).unwrap_or_default();
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {PRODUCT_COLUMNS} FROM products WHERE id > ?1 ORDER BY id LIMIT ?2"
                 ))?;

@@ -93,7 +93,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
-            .read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
+            .lookup(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
             .await
             .map(|_| ())
     }

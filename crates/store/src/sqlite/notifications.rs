@@ -83,7 +83,7 @@ impl NotificationStore for SqliteStore {
 
     async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError> {
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(
                     "SELECT COUNT(*) FROM notifications WHERE order_id = ?1 AND state != ?2",
                 )?

@@ -135,7 +135,7 @@ impl OrderStore for SqliteStore {
     ) -> Result<Option<IdempotentReplay>, StoreError> {
         let key = key.as_str().to_owned();
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(
                     "SELECT fingerprint, status, response FROM idempotency_keys
                      WHERE user_id = ?1 AND key = ?2 AND created_at >= ?3",
@@ -150,7 +150,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.db.read(move |conn| stored_order(conn, id)).await
+        self.db.lookup(move |conn| stored_order(conn, id)).await
     }
 
     async fn list_orders(
@@ -162,19 +162,31 @@ impl OrderStore for SqliteStore {
     ) -> Result<Vec<Order>, StoreError> {
         // Ids are UUIDv7, whose text sorts by creation time: newest first is id descending.
         let before = before.map_or_else(|| "~".to_owned(), |id| id.to_string());
-        let status = status.map(|s| s.as_str());
+        let user_id = user_id.to_string();
+        // One statement per shape, each walking its own index, so a page costs its rows
+        // alone: `?3 IS NULL OR status = ?3` would walk all of the user's orders for a
+        // status they seldom have.
         self.db
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT body FROM orders
-                     WHERE user_id = ?1 AND id < ?2 AND (?3 IS NULL OR status = ?3)
-                     ORDER BY id DESC LIMIT ?4",
-                )?;
-                let rows = statement
-                    .query_map(params![user_id.to_string(), before, status, limit], |row| {
-                        order_from_json(0, &row.get::<_, String>(0)?)
-                    })?;
-                rows.collect()
+            .lookup(move |conn| {
+                let body = |row: &rusqlite::Row<'_>| order_from_json(0, &row.get::<_, String>(0)?);
+                match status {
+                    Some(status) => conn
+                        .prepare_cached(
+                            "SELECT body FROM orders INDEXED BY orders_by_user_status
+                             WHERE user_id = ?1 AND status = ?2 AND id < ?3
+                             ORDER BY id DESC LIMIT ?4",
+                        )?
+                        .query_map(params![user_id, status.as_str(), before, limit], body)?
+                        .collect(),
+                    None => conn
+                        .prepare_cached(
+                            "SELECT body FROM orders INDEXED BY orders_by_user
+                             WHERE user_id = ?1 AND id < ?2
+                             ORDER BY id DESC LIMIT ?3",
+                        )?
+                        .query_map(params![user_id, before, limit], body)?
+                        .collect(),
+                }
             })
             .await
     }

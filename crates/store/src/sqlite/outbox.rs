@@ -49,7 +49,7 @@ impl OutboxStore for SqliteStore {
         // Relays poll; a read first keeps an idle poll from taking the write lock.
         let due = self
             .db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM outbox
                                     WHERE state = 'pending' AND available_at <= ?1)",

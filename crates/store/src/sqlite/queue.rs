@@ -54,7 +54,7 @@ impl SqliteQueue {
         let visible_for = i64::try_from(visibility.as_millis()).unwrap_or(i64::MAX);
         let anything_due = self
             .db
-            .read(|conn| {
+            .lookup(|conn| {
                 conn.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM queue_messages WHERE visible_at <= ?1)",
                 )?

@@ -54,7 +54,7 @@ impl UserStore for SqliteStore {
     ) -> Result<Option<UserRecord>, StoreError> {
         let email = normalized_email.to_owned();
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE email_normalized = ?1"
                 ))?
@@ -66,7 +66,7 @@ impl UserStore for SqliteStore {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.db
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
                     .query_row([id.to_string()], user)
                     .optional()
