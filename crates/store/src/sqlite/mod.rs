@@ -1,6 +1,7 @@
-//! The Store port on one SQLite file in WAL mode. All SQLite calls block, so they run on
-//! tokio's blocking pool: one writer connection (SQLite allows one writer at a time anyway)
-//! and a few readers, which WAL lets read while the writer writes.
+//! The Store port on one SQLite file in WAL mode: one writer connection on a thread of its
+//! own (SQLite allows one writer at a time anyway), and a few readers, which WAL lets read
+//! while the writer writes. A read by key takes microseconds and runs where it is called;
+//! a read whose cost grows with the data runs on tokio's blocking pool.
 mod connections;
 mod housekeeping;
 mod inventory;
