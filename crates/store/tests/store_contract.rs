@@ -34,6 +34,43 @@ mod sqlite {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_purge_larger_than_its_writes_removes_every_expired_row() {
+        use orderflow_core::ports::{Housekeeping, NewRefreshToken, RefreshTokenStore};
+        use orderflow_core::{RefreshToken, TokenFamilyId};
+
+        use crate::contract::now;
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path()).expect("open store");
+        let user = crate::contract::given_user(&store, "purge-many@example.com").await;
+        let token = |lifetime: i64| NewRefreshToken {
+            hash: RefreshToken::generate().unwrap().hash(),
+            family: TokenFamilyId::generate(),
+            user_id: user,
+            issued_at: now(),
+            expires_at: now() + time::Duration::seconds(lifetime),
+        };
+        // More than two of the store's purge writes (1,000 rows each), and one that lives.
+        let expired = 2_001;
+        let tokens: Vec<_> = (0..expired)
+            .map(|_| token(-10))
+            .chain([token(3_600)])
+            .collect();
+        futures::future::join_all(tokens.iter().map(|t| store.insert_refresh_token(t)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+
+        let purged = store.purge(now(), now(), now()).await.unwrap();
+        assert_eq!(purged.refresh_tokens, expired);
+        // The live one stayed: it goes once it has expired too.
+        let later = now() + time::Duration::hours(2);
+        let purged = store.purge(later, now(), now()).await.unwrap();
+        assert_eq!(purged.refresh_tokens, 1);
+    }
+
     #[test]
     fn two_processes_opening_a_new_data_dir_at_once_both_open_it() {
         // `orderflow api` and `orderflow worker` started together on an empty data dir:

@@ -338,7 +338,8 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // Each write runs in a savepoint, which keeps the pages it changes as they were before
     // it (the statement journal). A group of 64 spilled that journal to a temporary file,
-    // two write calls per page: three quarters of the writer's writes to the kernel.
+    // two write calls per page: three quarters of the writer's writes to the kernel. In
+    // memory it stays small, as every write is bounded (a purge deletes in batches).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
