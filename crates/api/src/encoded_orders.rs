@@ -20,13 +20,15 @@ struct Encoded {
 }
 
 pub(crate) struct EncodedOrders {
-    orders: Cache<OrderId, Encoded>,
+    orders: Cache<OrderId, Encoded, foldhash::fast::RandomState>,
 }
 
 impl EncodedOrders {
     pub(crate) fn new() -> Self {
         Self {
-            orders: Cache::builder().max_capacity(HOT_ORDERS).build(),
+            orders: Cache::builder()
+                .max_capacity(HOT_ORDERS)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

@@ -3,7 +3,7 @@
 //! keeps it, so the queue message and the worker belong to the same trace) and every log
 //! line of the request carries its id.
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use orderflow_core::TraceParent;
 use orderflow_telemetry::{continue_trace, traceparent_of};
 
@@ -42,9 +42,12 @@ pub fn of_request(span: &tracing::Span, request: &Request) -> TraceParent {
     trace
 }
 
+/// Parsed once: a name given as `&str` is parsed again on every insert.
+const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+
 /// Names the request's trace in `traceresponse` (W3C Trace Context level 2).
 pub fn answer(trace: &TraceParent, headers: &mut HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
-        headers.insert("traceresponse", value);
+        headers.insert(TRACERESPONSE, value);
     }
 }

@@ -1,4 +1,4 @@
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// A W3C trace context (`traceparent`): which trace a piece of work belongs to. It travels
 /// with an order from the HTTP request through the outbox and the queue message to the
@@ -78,28 +78,35 @@ impl TraceParent {
 
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        )
+        // Written part by part: this runs on every response, and `write!` with a width
+        // spec costs more than the rest of the header.
+        f.write_str("00-")?;
+        f.write_str(&self.trace_id)?;
+        f.write_char('-')?;
+        f.write_str(&self.parent_id)?;
+        f.write_char('-')?;
+        f.write_char(char::from(DIGITS[usize::from(self.flags >> 4)]))?;
+        f.write_char(char::from(DIGITS[usize::from(self.flags & 0xf)]))
     }
 }
 
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// `len` random lowercase hex digits (at most 32), never all zero.
 fn random_hex(len: usize) -> String {
+    debug_assert!(len <= 32, "a u128 holds 32 hex digits");
     loop {
-        // UUIDv4 is 122 random bits; the version and variant digits are skipped.
-        let hex = uuid::Uuid::new_v4().simple().to_string();
-        let random: String = hex
-            .char_indices()
-            .filter(|(i, _)| *i != 12 && *i != 16)
-            .map(|(_, c)| c)
-            .chain(uuid::Uuid::new_v4().simple().to_string().chars())
-            .take(len)
-            .collect();
-        if random.bytes().any(|b| b != b'0') {
-            return random;
+        // The thread's own generator: a new trace id per request must not cost a syscall
+        // or a lock.
+        let bits = rand::random::<u128>() >> (128 - 4 * len);
+        if bits != 0 {
+            let mut hex = String::with_capacity(len);
+            for place in (0..len).rev() {
+                let digit = (bits >> (4 * place)) & 0xf;
+                // The digit is below 16 by the mask above.
+                hex.push(char::from(DIGITS[digit as usize]));
+            }
+            return hex;
         }
     }
 }
@@ -145,5 +152,30 @@ mod tests {
         assert_eq!(TraceParent::parse(&root.to_string()), Ok(root.clone()));
         assert_eq!(child.trace_id(), root.trace_id());
         assert_ne!(child.parent_id(), root.parent_id());
+    }
+
+    #[test]
+    fn flags_print_as_two_hex_digits() {
+        let raw = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0a";
+        assert_eq!(TraceParent::parse(raw).unwrap().to_string(), raw);
+        let raw = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        assert_eq!(TraceParent::parse(raw).unwrap().to_string(), raw);
+    }
+
+    #[test]
+    fn generated_ids_use_every_digit_in_every_place() {
+        let ids: Vec<String> = (0..2000)
+            .map(|_| TraceParent::generate().trace_id().to_owned())
+            .collect();
+        for place in [0, 31] {
+            for digit in DIGITS {
+                assert!(
+                    ids.iter().any(|id| id.as_bytes()[place] == *digit),
+                    "{} never in place {place}",
+                    char::from(*digit)
+                );
+            }
+        }
+        assert!(ids.iter().all(|id| id.len() == 32));
     }
 }

@@ -41,7 +41,7 @@ impl RedisStatusBroadcaster {
     /// Starts listening at once (and keeps reconnecting while Redis is away); must be called
     /// inside a Tokio runtime.
     pub fn new(redis: RedisConnection, local_capacity: usize) -> Self {
-        let channel = redis.key(format_args!("order-status"));
+        let channel = redis.key(&["order-status"]);
         let local = MemoryStatusBroadcaster::new(local_capacity);
         let (subscribed_tx, subscribed) = tokio::sync::watch::channel(false);
         let listener = tokio::spawn(listen(

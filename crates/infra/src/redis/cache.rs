@@ -42,7 +42,7 @@ pub struct RedisOrderCache {
     /// from: an order's content changes only with its version, so a hit whose stored
     /// version matches is answered without decoding the JSON again. Redis stays the
     /// source of what is cached (its TTL, its invalidation): this only skips the decode.
-    decoded: Cache<OrderId, (usize, Arc<Order>)>,
+    decoded: Cache<OrderId, (usize, Arc<Order>), foldhash::fast::RandomState>,
 }
 
 impl RedisOrderCache {
@@ -51,12 +51,16 @@ impl RedisOrderCache {
             redis,
             ttl,
             put_if_newer: redis::Script::new(PUT_IF_NEWER),
-            decoded: Cache::builder().max_capacity(DECODED_ORDERS).build(),
+            decoded: Cache::builder()
+                .max_capacity(DECODED_ORDERS)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
     fn key(&self, id: OrderId) -> String {
-        self.redis.key(format_args!("order:{id}"))
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let id = id.as_uuid().hyphenated().encode_lower(&mut buffer);
+        self.redis.key(&["order:", id])
     }
 
     fn failed(&self, e: impl std::fmt::Display) -> CacheError {
@@ -65,11 +69,21 @@ impl RedisOrderCache {
     }
 }
 
+/// `<version>|<order JSON>` as stored by [`PUT_IF_NEWER`]'s caller.
+fn split_version(stored: &[u8]) -> Option<(usize, &[u8])> {
+    let bar = stored.iter().position(|&b| b == b'|')?;
+    let (version, json) = (&stored[..bar], &stored[bar + 1..]);
+    let version = std::str::from_utf8(version).ok()?.parse().ok()?;
+    Some((version, json))
+}
+
 #[async_trait]
 impl OrderCache for RedisOrderCache {
     async fn get(&self, id: OrderId) -> Result<Option<Arc<Order>>, CacheError> {
         let mut connection = self.redis.manager.clone();
-        let stored: Option<String> = redis::cmd("GET")
+        // Bytes, not a `String`: a hit whose version was decoded before is answered
+        // without reading the JSON at all, so checking it for UTF-8 would be wasted.
+        let stored: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.key(id))
             .query_async(&mut connection)
             .await
@@ -78,10 +92,7 @@ impl OrderCache for RedisOrderCache {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        let Some((version, json)) = stored
-            .split_once('|')
-            .and_then(|(version, json)| Some((version.parse::<usize>().ok()?, json)))
-        else {
+        let Some((version, json)) = split_version(&stored) else {
             tracing::debug!(%id, "cached order without a version; ignoring it");
             return Ok(None);
         };
@@ -90,7 +101,7 @@ impl OrderCache for RedisOrderCache {
         {
             return Ok(Some(order));
         }
-        match serde_json::from_str::<Order>(json) {
+        match serde_json::from_slice::<Order>(json) {
             Ok(order) => {
                 let order = Arc::new(order);
                 // Keyed by the version the order itself has, so a mislabelled entry is never
@@ -144,5 +155,26 @@ impl OrderCache for RedisOrderCache {
             .ping()
             .await
             .map_err(|e| CacheError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_version;
+
+    #[test]
+    fn the_version_is_read_before_the_first_bar() {
+        assert_eq!(
+            split_version(b"3|{\"a\":\"x|y\"}"),
+            Some((3, &b"{\"a\":\"x|y\"}"[..]))
+        );
+        assert_eq!(split_version(b"12|"), Some((12, &b""[..])));
+    }
+
+    #[test]
+    fn an_entry_without_a_version_is_not_read() {
+        for stored in [&b"{\"id\":1}"[..], b"|{}", b"x|{}", b"-1|{}", b"\xff|{}"] {
+            assert_eq!(split_version(stored), None, "{stored:?}");
+        }
     }
 }

@@ -51,7 +51,7 @@ impl RateLimiter for RedisRateLimiter {
         count_it: bool,
     ) -> Result<RateDecision, RateLimitError> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let redis_key = self.redis.key(format_args!("ratelimit:{key}"));
+        let redis_key = self.redis.key(&["ratelimit:", key]);
         let mut connection = self.redis.manager.clone();
         let result = self
             .fixed_window
