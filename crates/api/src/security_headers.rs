@@ -23,8 +23,6 @@ impl SecurityHeaders {
 
     /// Sets the headers on the answer to a request for `path`.
     pub fn apply(&self, headers: &mut HeaderMap, path: &RequestPath) {
-        // Room for all of them at once rather than growing the map on the way.
-        headers.reserve(6);
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
