@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use orderflow_core::ports::{InventoryStore, StoreError, UpsertSummary};
 use orderflow_core::{Product, ProductId};
-use rusqlite::{OptionalExtension, params, params_from_iter};
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::connections::Outcome;
@@ -63,18 +63,22 @@ impl InventoryStore for SqliteStore {
     }
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        let mut ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        ids.sort_unstable();
+        ids.dedup();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
         self.db
             .lookup(move |conn| {
-                let placeholders = vec!["?"; ids.len()].join(", ");
-                let mut statement = conn.prepare(&format!(
-                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({placeholders})"
-                ))?;
-                let rows = statement.query_map(params_from_iter(ids.iter()), product)?;
-                rows.collect()
+                // One prepared lookup by key per id: a statement built for the number of ids
+                // was parsed again on every placement. (Pricing needs no single snapshot of
+                // several products: the placement checks each price again as it reserves.)
+                let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1");
+                let mut statement = conn.prepare_cached(&sql)?;
+                ids.iter()
+                    .filter_map(|id| statement.query_row([id], product).optional().transpose())
+                    .collect()
             })
             .await
     }
