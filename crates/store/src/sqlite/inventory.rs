@@ -15,12 +15,7 @@ impl InventoryStore for SqliteStore {
             .write(move |tx| {
                 let mut summary = UpsertSummary::default();
                 for p in &products {
-                    let existing = tx
-                        .prepare_cached(&format!(
-                            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
-                        ))?
-                        .query_row([p.id.as_str()], product)
-                        .optional()?;
+                    let existing = product_by_id(tx, p.id.as_str())?;
                     match existing {
                         Some(existing) if &existing == p => {
                             summary.unchanged += 1;
@@ -51,15 +46,7 @@ impl InventoryStore for SqliteStore {
 
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         let id = id.as_str().to_owned();
-        self.db
-            .lookup(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
-                ))?
-                .query_row([id], product)
-                .optional()
-            })
-            .await
+        self.db.lookup(move |conn| product_by_id(conn, &id)).await
     }
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
@@ -74,10 +61,8 @@ impl InventoryStore for SqliteStore {
                 // One prepared lookup by key per id: a statement built for the number of ids
                 // was parsed again on every placement. (Pricing needs no single snapshot of
                 // several products: the placement checks each price again as it reserves.)
-                let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1");
-                let mut statement = conn.prepare_cached(&sql)?;
                 ids.iter()
-                    .filter_map(|id| statement.query_row([id], product).optional().transpose())
+                    .filter_map(|id| product_by_id(conn, id).transpose())
                     .collect()
             })
             .await
@@ -99,4 +84,16 @@ impl InventoryStore for SqliteStore {
             })
             .await
     }
+}
+
+/// The product with this id, by its key, through the connection's prepared statement.
+fn product_by_id(
+    conn: &rusqlite::Connection,
+    id: &str,
+) -> Result<Option<Product>, rusqlite::Error> {
+    conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"
+    ))?
+    .query_row([id], product)
+    .optional()
 }
