@@ -6,6 +6,7 @@ mod dto;
 mod edge;
 mod encoded_orders;
 mod extract;
+mod head_deadline;
 mod openapi;
 mod problem;
 mod routes;

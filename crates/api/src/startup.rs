@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::AppState;
+use crate::head_deadline::HeadDeadline;
 use crate::routes::router;
 use crate::settings::ConnectionLimits;
 
@@ -46,7 +47,7 @@ impl Application {
 ///
 /// A client gets `limits.header_read_timeout` to send its request head, so connections
 /// that trickle bytes (slow loris) are closed, and a head over `limits.max_header_bytes`
-/// is answered 431.
+/// is answered 431. The timeout is kept by each connection's own [`HeadDeadline`].
 async fn serve(
     listener: TcpListener,
     app: Router,
@@ -56,7 +57,6 @@ async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(
             limits
@@ -87,15 +87,21 @@ async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = builder
+        let head_deadline = HeadDeadline::new();
+        let mut connection_builder = builder.clone();
+        connection_builder.http1().timer(head_deadline.clone());
+        let connection = connection_builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
         let cut_off = cut_off.clone();
         tokio::spawn(async move {
             tokio::select! {
+                // The watch after the connection, so it sees a deadline noted in this round.
+                biased;
                 // Resets and timeouts are the client's business: nothing to report.
                 _ = connection => {}
+                () = head_deadline.watch() => {}
                 () = cut_off.cancelled() => {}
             }
         });

@@ -52,3 +52,32 @@ mod broadcaster {
 
     orderflow_testkit::broadcast_contract_tests!(fresh);
 }
+
+mod cache_bounds {
+    use std::time::Duration;
+
+    use orderflow_core::UserId;
+    use orderflow_core::ports::OrderCache;
+    use orderflow_infra::memory::MemoryOrderCache;
+    use orderflow_testkit::fixtures;
+
+    #[tokio::test]
+    async fn holds_at_most_its_capacity() {
+        let cache = MemoryOrderCache::new(100, Duration::from_secs(60));
+        let catalog = [fixtures::product("sku-1", 1999, 10)];
+        let mut ids = Vec::new();
+        for _ in 0..1_000 {
+            let order = fixtures::order_of(UserId::generate(), &catalog, &[("sku-1", 1)]);
+            cache.put(&order).await.unwrap();
+            ids.push(order.id);
+        }
+        let mut held = 0;
+        for id in ids {
+            if cache.get(id).await.unwrap().is_some() {
+                held += 1;
+            }
+        }
+        assert!(held > 0, "the cache keeps some orders");
+        assert!(held <= 100, "{held} orders held by a cache of 100");
+    }
+}

@@ -1,4 +1,9 @@
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use hashbrown::{Equivalent, HashMap};
 
 use orderflow_core::ports::{EmailOutcome, PipelineObserver, QueueDepth};
 use orderflow_core::{Order, OrderStatus};
@@ -42,6 +47,8 @@ pub const REJECTION_REASONS: &[&str] = &[
 /// routes are templates, statuses and reasons are fixed sets.
 #[derive(Clone)]
 pub struct Metrics {
+    /// Tells this registry's series apart from another's in [`HTTP_SERIES`].
+    id: u64,
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
@@ -56,7 +63,10 @@ pub struct Metrics {
     message_age: Histogram,
     queue_messages: IntGaugeVec,
     outbox_backlog: IntGauge,
-    cache_requests: IntCounterVec,
+    /// `orderflow_cache_requests_total`'s two series, resolved once: every cached read
+    /// counts one, and a label lookup per read showed in its profile.
+    cache_hits: IntCounter,
+    cache_misses: IntCounter,
     cache_errors: IntCounter,
     emails: IntCounterVec,
     dependency_duration: HistogramVec,
@@ -105,6 +115,88 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Hi
     metric
 }
 
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The HTTP series each thread has counted into, by registry and labels: resolving them
+    /// through the vectors on every request (two label hashes, two shared locks and two
+    /// reference counts touched by both cores) was a few % of a cached read. Bounded, as the
+    /// labels are: methods, route templates and status classes.
+    static HTTP_SERIES: RefCell<HashMap<HttpSeriesKey, HttpSeries>> = RefCell::new(HashMap::new());
+}
+
+struct HttpSeries {
+    requests: IntCounter,
+    duration: Histogram,
+}
+
+impl HttpSeries {
+    fn count(&self, took: Duration) {
+        self.requests.inc();
+        self.duration.observe(took.as_secs_f64());
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct HttpSeriesKey {
+    metrics: u64,
+    method: Box<str>,
+    route: Box<str>,
+    class: &'static str,
+}
+
+/// A request's labels, looked up without copying them.
+struct HttpSeriesRef<'a> {
+    metrics: u64,
+    method: &'a str,
+    route: &'a str,
+    class: &'static str,
+}
+
+// Both key types hash the same fields the same way, as `Equivalent` requires.
+impl Hash for HttpSeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        HttpSeriesRef::from(self).hash(state);
+    }
+}
+
+impl Hash for HttpSeriesRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.metrics, self.method, self.route, self.class).hash(state);
+    }
+}
+
+impl<'a> From<&'a HttpSeriesKey> for HttpSeriesRef<'a> {
+    fn from(key: &'a HttpSeriesKey) -> Self {
+        Self {
+            metrics: key.metrics,
+            method: &key.method,
+            route: &key.route,
+            class: key.class,
+        }
+    }
+}
+
+impl Equivalent<HttpSeriesKey> for HttpSeriesRef<'_> {
+    fn equivalent(&self, key: &HttpSeriesKey) -> bool {
+        self.metrics == key.metrics
+            && self.class == key.class
+            && self.route == &*key.route
+            && self.method == &*key.method
+    }
+}
+
+impl From<&HttpSeriesRef<'_>> for HttpSeriesKey {
+    fn from(key: &HttpSeriesRef<'_>) -> Self {
+        Self {
+            metrics: key.metrics,
+            method: key.method.into(),
+            route: key.route.into(),
+            class: key.class,
+        }
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
@@ -141,7 +233,14 @@ impl Metrics {
         registry
             .register(Box::new(outbox_backlog.clone()))
             .expect("registered once");
+        let cache_requests = counter_vec(
+            &registry,
+            "orderflow_cache_requests_total",
+            "Order reads by cache result (hit, miss)",
+            &["result"],
+        );
         let metrics = Self {
+            id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             http_requests: counter_vec(
                 &registry,
                 "orderflow_http_requests_total",
@@ -204,12 +303,8 @@ impl Metrics {
             ),
             queue_messages,
             outbox_backlog,
-            cache_requests: counter_vec(
-                &registry,
-                "orderflow_cache_requests_total",
-                "Order reads by cache result (hit, miss)",
-                &["result"],
-            ),
+            cache_hits: cache_requests.with_label_values(&["hit"]),
+            cache_misses: cache_requests.with_label_values(&["miss"]),
             cache_errors: counter(
                 &registry,
                 "orderflow_cache_errors_total",
@@ -237,9 +332,6 @@ impl Metrics {
         for reason in REJECTION_REASONS {
             metrics.orders_rejected.with_label_values(&[reason]);
         }
-        for result in ["hit", "miss"] {
-            metrics.cache_requests.with_label_values(&[result]);
-        }
         for outcome in ["sent", "rejected", "failed"] {
             metrics.emails.with_label_values(&[outcome]);
         }
@@ -261,12 +353,25 @@ impl Metrics {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.http_requests
-            .with_label_values(&[method, route, class])
-            .inc();
-        self.http_duration
-            .with_label_values(&[method, route])
-            .observe(took.as_secs_f64());
+        let key = HttpSeriesRef {
+            metrics: self.id,
+            method,
+            route,
+            class,
+        };
+        HTTP_SERIES.with_borrow_mut(|known| match known.get(&key) {
+            Some(series) => series.count(took),
+            None => {
+                let series = HttpSeries {
+                    requests: self
+                        .http_requests
+                        .with_label_values(&[method, route, class]),
+                    duration: self.http_duration.with_label_values(&[method, route]),
+                };
+                series.count(took);
+                known.insert(HttpSeriesKey::from(&key), series);
+            }
+        });
     }
 
     pub fn order_placed(&self) {
@@ -279,9 +384,11 @@ impl Metrics {
     }
 
     pub fn cache_read(&self, hit: bool) {
-        self.cache_requests
-            .with_label_values(&[if hit { "hit" } else { "miss" }])
-            .inc();
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
     }
 
     pub fn message_received(&self, age: Duration) {
@@ -365,5 +472,82 @@ impl PipelineObserver for Metrics {
 
     fn cache_failed(&self) {
         self.cache_errors.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exported(metrics: &Metrics) -> String {
+        exposition(metrics.registry()).1
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn each_request_counts_in_its_own_registry_and_series() {
+        let first = Metrics::new();
+        let second = Metrics::new();
+        first.http_request("GET", "/api/orders/{id}", 200, MS);
+        first.http_request("GET", "/api/orders/{id}", 200, MS);
+        first.http_request("GET", "/api/orders/{id}", 404, MS);
+        second.http_request("POST", "/api/orders", 201, MS);
+        second.http_request("GET", "/api/orders/{id}", 200, MS);
+
+        let first = exported(&first);
+        let second = exported(&second);
+        let requests = |method: &str, route: &str, class: &str, n: u32| {
+            format!(
+                "orderflow_http_requests_total{{method=\"{method}\",route=\"{route}\",status_class=\"{class}\"}} {n}\n"
+            )
+        };
+        let timed = |method: &str, route: &str, n: u32| {
+            format!(
+                "orderflow_http_request_duration_seconds_count{{method=\"{method}\",route=\"{route}\"}} {n}\n"
+            )
+        };
+        assert!(
+            first.contains(&requests("GET", "/api/orders/{id}", "2xx", 2)),
+            "{first}"
+        );
+        assert!(
+            first.contains(&requests("GET", "/api/orders/{id}", "4xx", 1)),
+            "{first}"
+        );
+        assert!(
+            first.contains(&timed("GET", "/api/orders/{id}", 3)),
+            "{first}"
+        );
+        assert!(!first.contains("method=\"POST\""), "{first}");
+        assert!(
+            second.contains(&requests("POST", "/api/orders", "2xx", 1)),
+            "{second}"
+        );
+        assert!(
+            second.contains(&requests("GET", "/api/orders/{id}", "2xx", 1)),
+            "{second}"
+        );
+        assert!(
+            second.contains(&timed("GET", "/api/orders/{id}", 1)),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn cache_reads_count_hits_and_misses_apart() {
+        let metrics = Metrics::new();
+        metrics.cache_read(true);
+        metrics.cache_read(true);
+        metrics.cache_read(false);
+        let exported = exported(&metrics);
+        assert!(
+            exported.contains("orderflow_cache_requests_total{result=\"hit\"} 2\n"),
+            "{exported}"
+        );
+        assert!(
+            exported.contains("orderflow_cache_requests_total{result=\"miss\"} 1\n"),
+            "{exported}"
+        );
     }
 }

@@ -60,11 +60,13 @@ pub struct JwtAccessTokens {
     /// with every request for its lifetime, and decoding and checking the signature each
     /// time was a tenth of a cached read. Only a byte-identical token hits, and its expiry
     /// is still checked on every use.
-    verified: moka::sync::Cache<String, (UserId, i64), foldhash::fast::RandomState>,
+    /// quick_cache, whose hit is a shared lock and a lookup; the expiry check on use is the
+    /// only time bound needed.
+    verified: quick_cache::sync::Cache<String, (UserId, i64)>,
 }
 
 /// Most verified tokens remembered (about 100 bytes each).
-const VERIFIED_TOKENS: u64 = 50_000;
+const VERIFIED_TOKENS: usize = 50_000;
 
 impl JwtAccessTokens {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -80,12 +82,9 @@ impl JwtAccessTokens {
             decoding: DecodingKey::from_secret(&secret.0),
             validation,
             ttl,
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_TOKENS)
-                .time_to_live(ttl)
-                // A fast hasher: the key is the caller's whole token, hashed on every
-                // request, and SipHash's resistance buys nothing for a bounded cache.
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            // Its default hasher is foldhash: the key is the caller's whole token, hashed on
+            // every request, and SipHash's resistance buys nothing for a bounded cache.
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }
 }
@@ -120,7 +119,7 @@ impl AccessTokens for JwtAccessTokens {
             if now <= exp.saturating_add(leeway) {
                 return Ok(user_id);
             }
-            self.verified.invalidate(token);
+            self.verified.remove(token);
             return Err(CredentialError::InvalidToken);
         }
         let data = decode::<Claims>(token, &self.decoding, &self.validation)

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::edge::{self, Edge};
+use crate::edge::{Edge, EdgeLayer};
 use crate::openapi::serve_openapi;
 use crate::problem::Problem;
 use crate::security_headers::{self, SecurityHeaders};
@@ -54,9 +54,7 @@ pub fn router(state: AppState) -> Router {
         metrics: Arc::clone(&state.metrics),
         headers,
     });
-    router
-        .layer(axum::middleware::from_fn_with_state(edge, edge::edge))
-        .with_state(state)
+    router.layer(EdgeLayer(edge)).with_state(state)
 }
 
 async fn not_found() -> Problem {

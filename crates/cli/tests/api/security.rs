@@ -134,10 +134,38 @@ async fn oversized_request_heads_are_refused_with_431() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_that_trickle_their_request_head_are_cut_off() {
+    trickled_head_is_cut_off(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_alive_connection_that_trickles_its_next_head_is_cut_off() {
+    // Each answered request's head had its own deadline; the next head gets a new one.
+    trickled_head_is_cut_off(3).await;
+}
+
+/// Sends `answered` whole requests on one connection, reading each answer, then a head
+/// that never ends, and returns once the server closes the connection.
+async fn trickled_head_is_cut_off(answered: usize) {
     let app = spawn_app_with(|args| args.header_read_timeout = Some("1s".into())).await;
     let address = app.base.trim_start_matches("http://").to_owned();
     let slow = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(&address).unwrap();
+        for _ in 0..answered {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut answer = Vec::new();
+            let mut chunk = [0u8; 1024];
+            // /healthz answers a small JSON body; its head says how long.
+            while !answer.ends_with(b"}") {
+                let read = stream.read(&mut chunk).unwrap();
+                assert!(read > 0, "the connection stayed open for the whole request");
+                answer.extend_from_slice(&chunk[..read]);
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"));
+            // Idle, within the timeout: the wait for the next head starts its own deadline.
+            std::thread::sleep(Duration::from_millis(300));
+        }
         stream
             .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             .unwrap();

@@ -2,9 +2,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moka::sync::Cache;
 use orderflow_core::ports::{CacheError, OrderCache};
 use orderflow_core::{Order, OrderId};
+use quick_cache::sync::Cache;
 
 use super::RedisConnection;
 
@@ -28,7 +28,7 @@ return 1
 const NON_FINAL_TTL: Duration = Duration::from_secs(10);
 
 /// How many decoded orders a replica keeps beside Redis: the orders read right now.
-const DECODED_ORDERS: u64 = 4_096;
+const DECODED_ORDERS: usize = 4_096;
 
 /// Orders cached in Redis with a TTL, shared by every replica. An order's version is the
 /// length of its status history, which only grows. Orders in a final status never change and
@@ -42,7 +42,7 @@ pub struct RedisOrderCache {
     /// from: an order's content changes only with its version, so a hit whose stored
     /// version matches is answered without decoding the JSON again. Redis stays the
     /// source of what is cached (its TTL, its invalidation): this only skips the decode.
-    decoded: Cache<OrderId, (usize, Arc<Order>), foldhash::fast::RandomState>,
+    decoded: Arc<Cache<OrderId, (usize, Arc<Order>)>>,
 }
 
 impl RedisOrderCache {
@@ -51,9 +51,7 @@ impl RedisOrderCache {
             redis,
             ttl,
             put_if_newer: redis::Script::new(PUT_IF_NEWER),
-            decoded: Cache::builder()
-                .max_capacity(DECODED_ORDERS)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            decoded: Arc::new(Cache::new(DECODED_ORDERS)),
         }
     }
 
