@@ -1,6 +1,7 @@
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use hashbrown::{Equivalent, HashMap};
@@ -47,7 +48,7 @@ pub const REJECTION_REASONS: &[&str] = &[
 /// routes are templates, statuses and reasons are fixed sets.
 #[derive(Clone)]
 pub struct Metrics {
-    /// Tells this registry's series apart from another's in [`HTTP_SERIES`].
+    /// Tells this registry's series apart from another's in [`COUNTERS`] and [`HISTOGRAMS`].
     id: u64,
     registry: Registry,
     http_requests: IntCounterVec,
@@ -117,84 +118,100 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Hi
 
 static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The labelled families whose series are resolved once per thread (see [`COUNTERS`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Family {
+    HttpRequests,
+    HttpDuration,
+    DependencyDuration,
+}
+
 thread_local! {
-    /// The HTTP series each thread has counted into, by registry and labels: resolving them
-    /// through the vectors on every request (two label hashes, two shared locks and two
-    /// reference counts touched by both cores) was a few % of a cached read. Bounded, as the
-    /// labels are: methods, route templates and status classes.
-    static HTTP_SERIES: RefCell<HashMap<HttpSeriesKey, HttpSeries>> = RefCell::new(HashMap::new());
-}
-
-struct HttpSeries {
-    requests: IntCounter,
-    duration: Histogram,
-}
-
-impl HttpSeries {
-    fn count(&self, took: Duration) {
-        self.requests.inc();
-        self.duration.observe(took.as_secs_f64());
-    }
+    /// The series of the families counted on every request and every dependency call, as
+    /// each thread resolved them, by registry, family and label values: resolving them
+    /// through the vector each time (hashing the labels, a shared lock and a reference
+    /// count touched by both cores) was a few % of a cached read. Bounded, as the labels
+    /// are: methods, route templates, status classes, dependencies and operations.
+    static COUNTERS: RefCell<HashMap<SeriesKey, IntCounter>> = RefCell::new(HashMap::new());
+    static HISTOGRAMS: RefCell<HashMap<SeriesKey, Histogram>> = RefCell::new(HashMap::new());
 }
 
 #[derive(PartialEq, Eq)]
-struct HttpSeriesKey {
+struct SeriesKey {
     metrics: u64,
-    method: Box<str>,
-    route: Box<str>,
-    class: &'static str,
+    family: Family,
+    labels: Box<[Box<str>]>,
 }
 
-/// A request's labels, looked up without copying them.
-struct HttpSeriesRef<'a> {
+/// A series' labels as a call has them, looked up without copying.
+struct SeriesRef<'a> {
     metrics: u64,
-    method: &'a str,
-    route: &'a str,
-    class: &'static str,
+    family: Family,
+    labels: &'a [&'a str],
+}
+
+fn hash_series<'a, H: Hasher>(
+    state: &mut H,
+    metrics: u64,
+    family: Family,
+    labels: impl Iterator<Item = &'a str>,
+) {
+    (metrics, family).hash(state);
+    for label in labels {
+        label.hash(state);
+    }
 }
 
 // Both key types hash the same fields the same way, as `Equivalent` requires.
-impl Hash for HttpSeriesKey {
+impl Hash for SeriesKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        HttpSeriesRef::from(self).hash(state);
+        let labels = self.labels.iter().map(|label| &**label);
+        hash_series(state, self.metrics, self.family, labels);
     }
 }
 
-impl Hash for HttpSeriesRef<'_> {
+impl Hash for SeriesRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.metrics, self.method, self.route, self.class).hash(state);
+        hash_series(
+            state,
+            self.metrics,
+            self.family,
+            self.labels.iter().copied(),
+        );
     }
 }
 
-impl<'a> From<&'a HttpSeriesKey> for HttpSeriesRef<'a> {
-    fn from(key: &'a HttpSeriesKey) -> Self {
-        Self {
-            metrics: key.metrics,
-            method: &key.method,
-            route: &key.route,
-            class: key.class,
-        }
-    }
-}
-
-impl Equivalent<HttpSeriesKey> for HttpSeriesRef<'_> {
-    fn equivalent(&self, key: &HttpSeriesKey) -> bool {
+impl Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
         self.metrics == key.metrics
-            && self.class == key.class
-            && self.route == &*key.route
-            && self.method == &*key.method
+            && self.family == key.family
+            && self.labels.len() == key.labels.len()
+            && self.labels.iter().zip(&key.labels).all(|(a, b)| *a == &**b)
     }
 }
 
-impl From<&HttpSeriesRef<'_>> for HttpSeriesKey {
-    fn from(key: &HttpSeriesRef<'_>) -> Self {
-        Self {
-            metrics: key.metrics,
-            method: key.method.into(),
-            route: key.route.into(),
-            class: key.class,
+/// Runs `record` on the series `key` names, resolving it with `resolve` the first time this
+/// thread meets it.
+fn memoized<M>(
+    memo: &'static LocalKey<RefCell<HashMap<SeriesKey, M>>>,
+    key: &SeriesRef<'_>,
+    resolve: impl FnOnce() -> M,
+    record: impl FnOnce(&M),
+) {
+    memo.with_borrow_mut(|known| match known.get(key) {
+        Some(series) => record(series),
+        None => {
+            let series = resolve();
+            record(&series);
+            let labels = key.labels.iter().map(|&label| label.into()).collect();
+            let owned = SeriesKey {
+                metrics: key.metrics,
+                family: key.family,
+                labels,
+            };
+            known.insert(owned, series);
         }
-    }
+    });
 }
 
 impl Metrics {
@@ -353,25 +370,41 @@ impl Metrics {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        let key = HttpSeriesRef {
+        self.inc(
+            Family::HttpRequests,
+            &self.http_requests,
+            &[method, route, class],
+        );
+        self.observe(
+            Family::HttpDuration,
+            &self.http_duration,
+            &[method, route],
+            took,
+        );
+    }
+
+    fn inc(&self, family: Family, vec: &IntCounterVec, labels: &[&str]) {
+        let key = SeriesRef {
             metrics: self.id,
-            method,
-            route,
-            class,
+            family,
+            labels,
         };
-        HTTP_SERIES.with_borrow_mut(|known| match known.get(&key) {
-            Some(series) => series.count(took),
-            None => {
-                let series = HttpSeries {
-                    requests: self
-                        .http_requests
-                        .with_label_values(&[method, route, class]),
-                    duration: self.http_duration.with_label_values(&[method, route]),
-                };
-                series.count(took);
-                known.insert(HttpSeriesKey::from(&key), series);
-            }
-        });
+        memoized(
+            &COUNTERS,
+            &key,
+            || vec.with_label_values(labels),
+            IntCounter::inc,
+        );
+    }
+
+    fn observe(&self, family: Family, vec: &HistogramVec, labels: &[&str], took: Duration) {
+        let key = SeriesRef {
+            metrics: self.id,
+            family,
+            labels,
+        };
+        let record = |series: &Histogram| series.observe(took.as_secs_f64());
+        memoized(&HISTOGRAMS, &key, || vec.with_label_values(labels), record);
     }
 
     pub fn order_placed(&self) {
@@ -429,9 +462,12 @@ impl Metrics {
         outcome: &str,
         took: Duration,
     ) {
-        self.dependency_duration
-            .with_label_values(&[dependency, system, operation, outcome])
-            .observe(took.as_secs_f64());
+        self.observe(
+            Family::DependencyDuration,
+            &self.dependency_duration,
+            &[dependency, system, operation, outcome],
+            took,
+        );
     }
 
     pub fn outbox_backlog(&self, entries: u64) {
@@ -532,6 +568,34 @@ mod tests {
             second.contains(&timed("GET", "/api/orders/{id}", 1)),
             "{second}"
         );
+    }
+
+    #[test]
+    fn each_dependency_call_is_timed_in_its_own_series() {
+        let first = Metrics::new();
+        let second = Metrics::new();
+        first.dependency_call("cache", "redis", "get", "ok", MS);
+        first.dependency_call("cache", "redis", "get", "ok", MS);
+        first.dependency_call("cache", "redis", "get", "error", MS);
+        second.dependency_call("store", "sqlite", "get", "ok", MS);
+        let first = exported(&first);
+        let second = exported(&second);
+        let timed = |labels: &str, n: u32| {
+            format!("orderflow_dependency_operation_duration_seconds_count{{{labels}}} {n}\n")
+        };
+        let redis = "dependency=\"cache\",operation=\"get\",outcome=";
+        assert!(
+            first.contains(&timed(&format!("{redis}\"ok\",system=\"redis\""), 2)),
+            "{first}"
+        );
+        assert!(
+            first.contains(&timed(&format!("{redis}\"error\",system=\"redis\""), 1)),
+            "{first}"
+        );
+        assert!(!first.contains("sqlite"), "{first}");
+        let sqlite = "dependency=\"store\",operation=\"get\",outcome=\"ok\",system=\"sqlite\"";
+        assert!(second.contains(&timed(sqlite, 1)), "{second}");
+        assert!(!second.contains("redis"), "{second}");
     }
 
     #[test]
