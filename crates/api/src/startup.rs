@@ -10,6 +10,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::AppState;
@@ -65,7 +66,9 @@ async fn serve(
         );
     let builder = builder.http1_only();
     let graceful = GracefulShutdown::new();
-    let cut_off = tokio_util::sync::CancellationToken::new();
+    // Every open connection's task, to drop those still open after the shutdown grace. (A
+    // cancellation branch in each task instead was polled on every wake-up of it.)
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -80,6 +83,8 @@ async fn serve(
                 }
             },
         };
+        // Finished connections leave the set as new ones come, so it holds the open ones.
+        while connections.try_join_next().is_some() {}
         // Small responses go out at once rather than waiting on Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -94,15 +99,13 @@ async fn serve(
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
-        let cut_off = cut_off.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             tokio::select! {
                 // The watch after the connection, so it sees a deadline noted in this round.
                 biased;
                 // Resets and timeouts are the client's business: nothing to report.
                 _ = connection => {}
                 () = head_deadline.watch() => {}
-                () = cut_off.cancelled() => {}
             }
         });
     }
@@ -112,6 +115,6 @@ async fn serve(
         .is_err()
     {
         tracing::warn!(grace = ?limits.shutdown_grace, "connections still open after the shutdown grace were closed");
-        cut_off.cancel();
     }
+    connections.abort_all();
 }

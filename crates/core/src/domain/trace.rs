@@ -104,20 +104,24 @@ thread_local! {
     static ID_BITS: RefCell<SmallRng> = RefCell::new(rand::make_rng());
 }
 
-/// `len` random lowercase hex digits (at most 32), never all zero.
+/// `len` random lowercase hex digits (at most 32, an even number), never all zero.
 fn random_hex(len: usize) -> String {
-    debug_assert!(len <= 32, "a u128 holds 32 hex digits");
+    debug_assert!(
+        len <= 32 && len.is_multiple_of(2),
+        "a u128 holds 16 bytes of two digits each"
+    );
     loop {
         let bits = ID_BITS.with_borrow_mut(|rng| rng.random::<u128>()) >> (128 - 4 * len);
         if bits != 0 {
-            let mut hex = [0u8; 32];
-            for (place, out) in hex[..len].iter_mut().rev().enumerate() {
-                // The digit is below 16 by the mask.
-                *out = DIGITS[((bits >> (4 * place)) & 0xf) as usize];
+            // A byte's two digits at a time: digit by digit, shifting a u128 each time, was
+            // a few % of a cached read's instructions (two ids per request).
+            let bytes = bits.to_be_bytes();
+            let mut hex = String::with_capacity(len);
+            for &byte in &bytes[16 - len / 2..] {
+                hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+                hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
             }
-            return std::str::from_utf8(&hex[..len])
-                .expect("hex digits are ASCII")
-                .to_owned();
+            return hex;
         }
     }
 }
