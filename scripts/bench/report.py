@@ -47,19 +47,19 @@ def row(scenario, measured, target, ok):
 rr, rb = median("read_redis", "rate"), median("baseline_redis", "rate")
 row("`GET /api/orders/:id`, Redis cache hit, 64 connections",
     f"{spread('read_redis', 'rate', ' req/s')}; p99 {spread('read_redis', 'p99_ms', ' ms', 2)}; "
-    f"bare Redis GET endpoint {spread('baseline_redis', 'rate', ' req/s')} → {rr / rb:.0%} of it",
+    f"bare Redis GET endpoint {spread('baseline_redis', 'rate', ' req/s')} → {rr / rb:.1%} of it",
     ">= 50,000 req/s, p99 <= 5 ms, >= 70% of the bare endpoint",
     rr >= 50_000 and median("read_redis", "p99_ms") <= 5 and rr >= 0.7 * rb)
 mr, mb = median("read_memory", "rate"), median("baseline_bytes", "rate")
 row("`GET /api/orders/:id`, in-process cache hit, 64 connections",
     f"{spread('read_memory', 'rate', ' req/s')}; p99 {spread('read_memory', 'p99_ms', ' ms', 2)}; "
-    f"bare fixed-bytes endpoint {spread('baseline_bytes', 'rate', ' req/s')} → {mr / mb:.0%} of it",
+    f"bare fixed-bytes endpoint {spread('baseline_bytes', 'rate', ' req/s')} → {mr / mb:.1%} of it",
     ">= 90,000 req/s, p99 <= 5 ms, >= 70% of the bare endpoint",
     mr >= 90_000 and median("read_memory", "p99_ms") <= 5 and mr >= 0.7 * mb)
 pr, sr = median("place", "rate"), median("store_place", "rate")
 row("`POST /api/orders`, embedded store, 32 connections, worker running",
     f"{spread('place', 'rate', ' orders/s')}; p99 {spread('place', 'p99_ms', ' ms', 2)}; "
-    f"the store alone {spread('store_place', 'rate', ' orders/s')} → {pr / sr:.0%} of it; "
+    f"the store alone {spread('store_place', 'rate', ' orders/s')} → {pr / sr:.1%} of it; "
     f"the worker alongside processed {spread('place_worker', 'rate', ' orders/s')}",
     ">= 5,000 orders/s, p99 <= 25 ms, >= 50% of the store's own rate",
     pr >= 5_000 and median("place", "p99_ms") <= 25 and pr >= 0.5 * sr)
