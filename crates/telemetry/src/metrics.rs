@@ -515,11 +515,20 @@ impl PipelineObserver for Metrics {
 mod tests {
     use super::*;
 
-    fn exported(metrics: &Metrics) -> String {
-        exposition(metrics.registry()).1
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Whether `metrics` exports `series` with the value `n`.
+    fn exports(metrics: &Metrics, series: &str, n: u32) -> bool {
+        exposition(metrics.registry())
+            .1
+            .contains(&format!("{series} {n}\n"))
     }
 
-    const MS: Duration = Duration::from_millis(1);
+    fn requests(method: &str, route: &str, class: &str) -> String {
+        format!(
+            "orderflow_http_requests_total{{method=\"{method}\",route=\"{route}\",status_class=\"{class}\"}}"
+        )
+    }
 
     #[test]
     fn each_request_counts_in_its_own_registry_and_series() {
@@ -531,43 +540,26 @@ mod tests {
         second.http_request("POST", "/api/orders", 201, MS);
         second.http_request("GET", "/api/orders/{id}", 200, MS);
 
-        let first = exported(&first);
-        let second = exported(&second);
-        let requests = |method: &str, route: &str, class: &str, n: u32| {
-            format!(
-                "orderflow_http_requests_total{{method=\"{method}\",route=\"{route}\",status_class=\"{class}\"}} {n}\n"
-            )
-        };
-        let timed = |method: &str, route: &str, n: u32| {
-            format!(
-                "orderflow_http_request_duration_seconds_count{{method=\"{method}\",route=\"{route}\"}} {n}\n"
-            )
-        };
-        assert!(
-            first.contains(&requests("GET", "/api/orders/{id}", "2xx", 2)),
-            "{first}"
-        );
-        assert!(
-            first.contains(&requests("GET", "/api/orders/{id}", "4xx", 1)),
-            "{first}"
-        );
-        assert!(
-            first.contains(&timed("GET", "/api/orders/{id}", 3)),
-            "{first}"
-        );
-        assert!(!first.contains("method=\"POST\""), "{first}");
-        assert!(
-            second.contains(&requests("POST", "/api/orders", "2xx", 1)),
-            "{second}"
-        );
-        assert!(
-            second.contains(&requests("GET", "/api/orders/{id}", "2xx", 1)),
-            "{second}"
-        );
-        assert!(
-            second.contains(&timed("GET", "/api/orders/{id}", 1)),
-            "{second}"
-        );
+        let read = "orderflow_http_request_duration_seconds_count{method=\"GET\",route=\"/api/orders/{id}\"}";
+        assert!(exports(
+            &first,
+            &requests("GET", "/api/orders/{id}", "2xx"),
+            2
+        ));
+        assert!(exports(
+            &first,
+            &requests("GET", "/api/orders/{id}", "4xx"),
+            1
+        ));
+        assert!(exports(&first, read, 3));
+        assert!(!exports(&first, &requests("POST", "/api/orders", "2xx"), 1));
+        assert!(exports(&second, &requests("POST", "/api/orders", "2xx"), 1));
+        assert!(exports(
+            &second,
+            &requests("GET", "/api/orders/{id}", "2xx"),
+            1
+        ));
+        assert!(exports(&second, read, 1));
     }
 
     #[test]
@@ -578,24 +570,17 @@ mod tests {
         first.dependency_call("cache", "redis", "get", "ok", MS);
         first.dependency_call("cache", "redis", "get", "error", MS);
         second.dependency_call("store", "sqlite", "get", "ok", MS);
-        let first = exported(&first);
-        let second = exported(&second);
-        let timed = |labels: &str, n: u32| {
-            format!("orderflow_dependency_operation_duration_seconds_count{{{labels}}} {n}\n")
+
+        let calls = |dependency: &str, outcome: &str, system: &str| {
+            format!(
+                "orderflow_dependency_operation_duration_seconds_count{{dependency=\"{dependency}\",operation=\"get\",outcome=\"{outcome}\",system=\"{system}\"}}"
+            )
         };
-        let redis = "dependency=\"cache\",operation=\"get\",outcome=";
-        assert!(
-            first.contains(&timed(&format!("{redis}\"ok\",system=\"redis\""), 2)),
-            "{first}"
-        );
-        assert!(
-            first.contains(&timed(&format!("{redis}\"error\",system=\"redis\""), 1)),
-            "{first}"
-        );
-        assert!(!first.contains("sqlite"), "{first}");
-        let sqlite = "dependency=\"store\",operation=\"get\",outcome=\"ok\",system=\"sqlite\"";
-        assert!(second.contains(&timed(sqlite, 1)), "{second}");
-        assert!(!second.contains("redis"), "{second}");
+        assert!(exports(&first, &calls("cache", "ok", "redis"), 2));
+        assert!(exports(&first, &calls("cache", "error", "redis"), 1));
+        assert!(!exports(&first, &calls("store", "ok", "sqlite"), 1));
+        assert!(exports(&second, &calls("store", "ok", "sqlite"), 1));
+        assert!(!exports(&second, &calls("cache", "ok", "redis"), 2));
     }
 
     #[test]
@@ -604,14 +589,15 @@ mod tests {
         metrics.cache_read(true);
         metrics.cache_read(true);
         metrics.cache_read(false);
-        let exported = exported(&metrics);
-        assert!(
-            exported.contains("orderflow_cache_requests_total{result=\"hit\"} 2\n"),
-            "{exported}"
-        );
-        assert!(
-            exported.contains("orderflow_cache_requests_total{result=\"miss\"} 1\n"),
-            "{exported}"
-        );
+        assert!(exports(
+            &metrics,
+            "orderflow_cache_requests_total{result=\"hit\"}",
+            2
+        ));
+        assert!(exports(
+            &metrics,
+            "orderflow_cache_requests_total{result=\"miss\"}",
+            1
+        ));
     }
 }
