@@ -1,6 +1,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use orderflow_core::FieldError;
 use serde::de::DeserializeOwned;
 
@@ -59,7 +60,9 @@ pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem
     })
 }
 
-/// The raw body, within the body limit (413 beyond it).
+/// The raw body, within the body limit (413 beyond it). The limit is applied here, where a
+/// body is read, rather than by a layer on every route: that layer added a request
+/// extension to every request, bodies or not.
 pub struct BodyBytes(pub Bytes);
 
 impl FromRequest<AppState> for BodyBytes {
@@ -67,15 +70,10 @@ impl FromRequest<AppState> for BodyBytes {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.settings.body_limit_bytes;
-        Bytes::from_request(request, state)
-            .await
-            .map(BodyBytes)
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::payload_too_large(limit)
-                } else {
-                    Problem::bad_request("the body could not be read")
-                }
-            })
+        match Limited::new(request.into_body(), limit).collect().await {
+            Ok(body) => Ok(BodyBytes(body.to_bytes())),
+            Err(error) if error.is::<LengthLimitError>() => Err(Problem::payload_too_large(limit)),
+            Err(_) => Err(Problem::bad_request("the body could not be read")),
+        }
     }
 }

@@ -8,7 +8,6 @@ pub(crate) mod orders;
 mod paging;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -20,7 +19,6 @@ use crate::security_headers::{self, SecurityHeaders};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.settings.body_limit_bytes;
     let cors = security_headers::cors(&state.settings.cors_allowed_origins);
     let headers = SecurityHeaders::new(state.settings.hsts_max_age);
     let router = Router::new()
@@ -41,7 +39,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal(&"a request handler panicked").into_response_owned()
         }));
