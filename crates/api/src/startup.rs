@@ -55,6 +55,8 @@ async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    // No timer here: each connection's builder gets its own (below), which the header read
+    // timeout needs.
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
