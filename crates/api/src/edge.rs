@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use orderflow_core::TraceParent;
 use orderflow_telemetry::Metrics;
@@ -20,6 +20,14 @@ use tracing::instrument::Instrumented;
 
 use crate::security_headers::{RequestPath, SecurityHeaders};
 use crate::trace_context;
+
+/// A header map for an answer whose handler sets `own` headers, with room for those the edge
+/// adds on the way out (the trace context and the security headers; CORS aside), so the map
+/// is not grown then: an empty map grows once it holds six, which an answer with two headers
+/// of its own does (callgrind: about 640 instructions of a cached order read).
+pub(crate) fn answer_headers(own: usize) -> HeaderMap {
+    HeaderMap::with_capacity(own + 1 + SecurityHeaders::MOST)
+}
 
 pub(crate) struct Edge {
     pub(crate) metrics: Arc<Metrics>,

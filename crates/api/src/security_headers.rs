@@ -14,6 +14,9 @@ pub struct SecurityHeaders {
 }
 
 impl SecurityHeaders {
+    /// The most headers [`Self::apply`] sets on one answer.
+    pub const MOST: usize = 6;
+
     pub fn new(hsts_max_age: Option<Duration>) -> Self {
         let hsts = hsts_max_age.and_then(|age| {
             HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok()
@@ -90,4 +93,24 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
             ])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_headers_set_on_one_answer_is_most() {
+        let headers = SecurityHeaders::new(Some(Duration::from_secs(60)));
+        let mut answer = HeaderMap::new();
+        headers.apply(&mut answer, &RequestPath::of("/api/auth/login"));
+        assert_eq!(answer.len(), SecurityHeaders::MOST);
+        let mut answer = HeaderMap::new();
+        headers.apply(&mut answer, &RequestPath::of("/api/orders"));
+        assert_eq!(
+            answer.len(),
+            SecurityHeaders::MOST - 1,
+            "no-store only on auth routes"
+        );
+    }
 }

@@ -82,8 +82,9 @@ impl JwtAccessTokens {
             decoding: DecodingKey::from_secret(&secret.0),
             validation,
             ttl,
-            // Its default hasher is foldhash: the key is the caller's whole token, hashed on
-            // every request, and SipHash's resistance buys nothing for a bounded cache.
+            // quick_cache's default hasher is a fast one (not SipHash): the key is the caller's
+            // whole token, hashed on every request, and SipHash's resistance buys nothing for
+            // a bounded cache.
             verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }

@@ -9,6 +9,7 @@ use orderflow_core::{
 };
 
 use crate::dto::{OrderListQuery, OrderPage, OrderView, PlaceOrderRequest};
+use crate::edge;
 use crate::extract::{ApiJson, CurrentUser};
 use crate::problem::Problem;
 use crate::routes::paging::{into_result, page_params};
@@ -112,9 +113,7 @@ pub async fn get(
         .encoded_orders
         .json(&order)
         .map_err(|e| Problem::internal(&e))?;
-    // Sized for the edge's headers too (trace context, security headers): an empty map is
-    // grown once it holds six, which every answer here did.
-    let mut headers = HeaderMap::with_capacity(10);
+    let mut headers = edge::answer_headers(2);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
