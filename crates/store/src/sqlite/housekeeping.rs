@@ -12,6 +12,24 @@ use super::rows::millis;
 /// statement journal) and hold the one writer for as long as it took.
 const PURGE_BATCH: u32 = 1_000;
 
+/// What a purge deletes: a table and the condition on its rows, `?1` the bound. Each
+/// condition is one an index answers, so a purge reads the rows it deletes and not every
+/// row kept.
+type Purge = (&'static str, &'static str);
+const EXPIRED_TOKENS: Purge = ("refresh_tokens", "expires_at <= ?1");
+const OLD_KEYS: Purge = ("idempotency_keys", "created_at < ?1");
+/// `available_at` is `sent_at` once sent (see `mark_outbox_sent`). Entries sent before that
+/// was so hold a lease's end there, a little after `sent_at`: they go a little later.
+const OLD_SENT_ENTRIES: Purge = ("outbox", "state = 'sent' AND available_at < ?1");
+
+/// One batch of a purge: `?1` the bound, `?2` the batch's size.
+fn purge_statement((table, condition): Purge) -> String {
+    format!(
+        "DELETE FROM {table} WHERE rowid IN
+         (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)"
+    )
+}
+
 #[async_trait]
 impl Housekeeping for SqliteStore {
     async fn purge(
@@ -20,37 +38,20 @@ impl Housekeeping for SqliteStore {
         keys_before: OffsetDateTime,
         sent_before: OffsetDateTime,
     ) -> Result<Purged, StoreError> {
+        let (tokens, keys, entries) = (EXPIRED_TOKENS, OLD_KEYS, OLD_SENT_ENTRIES);
         Ok(Purged {
-            refresh_tokens: self
-                .delete_in_batches("refresh_tokens", "expires_at <= ?1", millis(now))
-                .await?,
-            idempotency_keys: self
-                .delete_in_batches("idempotency_keys", "created_at < ?1", millis(keys_before))
-                .await?,
-            outbox_entries: self
-                .delete_in_batches(
-                    "outbox",
-                    "state = 'sent' AND sent_at < ?1",
-                    millis(sent_before),
-                )
-                .await?,
+            refresh_tokens: self.delete_in_batches(tokens, millis(now)).await?,
+            idempotency_keys: self.delete_in_batches(keys, millis(keys_before)).await?,
+            outbox_entries: self.delete_in_batches(entries, millis(sent_before)).await?,
         })
     }
 }
 
 impl SqliteStore {
-    /// Deletes the rows of `table` where `condition` holds (`?1` bound to `bound`),
-    /// [`PURGE_BATCH`] per write, other writes going between; returns how many.
-    async fn delete_in_batches(
-        &self,
-        table: &'static str,
-        condition: &'static str,
-        bound: i64,
-    ) -> Result<u64, StoreError> {
-        let statement = format!(
-            "DELETE FROM {table} WHERE rowid IN
-             (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)"
-        );
+    /// Deletes the rows `purge` names, [`PURGE_BATCH`] per write, other writes going
+    /// between; returns how many.
+    async fn delete_in_batches(&self, purge: Purge, bound: i64) -> Result<u64, StoreError> {
+        let statement = purge_statement(purge);
         let mut deleted = 0;
         loop {
             let statement = statement.clone();
@@ -67,6 +68,42 @@ impl SqliteStore {
             if batch < PURGE_BATCH as usize {
                 return Ok(deleted);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    #[test]
+    fn every_purge_searches_an_index_instead_of_scanning_its_table() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
+        for purge in [EXPIRED_TOKENS, OLD_KEYS, OLD_SENT_ENTRIES] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", purge_statement(purge)))
+                .unwrap()
+                .query_map(params![0, PURGE_BATCH], |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let table = purge.0;
+            // The index bounds the range (`column<?`), not only the state.
+            let searched = |step: &String| {
+                step.starts_with(&format!("SEARCH {table} USING "))
+                    && step.contains("INDEX")
+                    && step.contains("<?")
+            };
+            assert!(plan.iter().any(searched), "{purge:?}: {plan:?}");
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN")),
+                "{purge:?}: {plan:?}"
+            );
         }
     }
 }

@@ -94,8 +94,12 @@ impl OutboxStore for SqliteStore {
         let ids = ids.to_vec();
         self.db
             .write(move |tx| {
+                // A sent entry's `available_at` becomes its `sent_at`: the housekeeper then
+                // finds the old ones through the `(state, available_at)` index instead of
+                // reading every sent entry kept. The row's index entry moves anyway, as
+                // its state changes.
                 let mut statement = tx.prepare_cached(
-                    "UPDATE outbox SET state = 'sent', sent_at = ?2 WHERE id = ?1",
+                    "UPDATE outbox SET state = 'sent', sent_at = ?2, available_at = ?2 WHERE id = ?1",
                 )?;
                 for id in &ids {
                     statement.execute(params![id, millis(now)])?;

@@ -101,6 +101,11 @@ ALTER TABLE outbox ADD COLUMN traceparent TEXT;
     r#"
 ALTER TABLE notifications ADD COLUMN sender TEXT;
 "#,
+    // The housekeeper's purges find expired rows by these instead of reading every row kept.
+    r#"
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), SqliteStoreError> {
