@@ -183,9 +183,15 @@ for run in $(seq 1 $RUNS); do
   stop "$worker"
 done
 
-echo "==> start-up and idle memory of orderflow serve on an existing data dir"
+echo "==> start-up of orderflow serve on an existing data dir (the placement run's, with its backlog)"
 for run in $(seq 1 $RUNS); do
   record startup "$run" "$("$target/bench-load" startup --binary "$ORDERFLOW" --data-dir "$work/place" --port "$(free_port)")"
+done
+
+echo "==> idle memory of orderflow serve: 2 s after ready, no requests, on a data dir with nothing pending"
+# The drain runs' data dirs: 50,000 processed orders each, the queue and outbox empty.
+for run in $(seq 1 $RUNS); do
+  record idle "$run" "$("$target/bench-load" startup --binary "$ORDERFLOW" --data-dir "$work/drain-$run" --port "$(free_port)" --idle-ms 2000)"
 done
 
 echo "==> writing docs/BENCHMARKS.md and docs/benchmarks.svg"

@@ -1,7 +1,7 @@
 //! Load that wrk cannot make: `rate` sends orders at a fixed rate (an open model: a slow
 //! answer does not slow the sender) and reports latency percentiles; `fill` places a fixed
 //! number of orders as fast as `--connections` clients can; `startup` times an `orderflow
-//! serve` from exec to its first `/readyz` 200. Each prints one JSON line.
+//! serve` from exec to its first `/readyz` 200 and reads its resident memory. Each prints one JSON line.
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,7 +46,8 @@ enum Load {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
-    /// Exec `binary serve` on `data_dir` and wait for `/readyz` 200 on `port`.
+    /// Exec `binary serve` on `data_dir` and wait for `/readyz` 200 on `port`; its resident
+    /// memory then, and again after `idle_ms` with no requests.
     Startup {
         #[arg(long)]
         binary: String,
@@ -54,6 +55,8 @@ enum Load {
         data_dir: String,
         #[arg(long)]
         port: u16,
+        #[arg(long, default_value_t = 0)]
+        idle_ms: u64,
     },
 }
 
@@ -150,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             binary,
             data_dir,
             port,
+            idle_ms,
         } => {
             let client = reqwest::Client::new();
             let url = format!("http://127.0.0.1:{port}/readyz");
@@ -178,25 +182,37 @@ async fn main() -> anyhow::Result<()> {
                 );
                 tokio::time::sleep(Duration::from_millis(1)).await;
             };
-            let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-                .ok()
-                .and_then(|status| {
-                    status
-                        .lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-                })
-                .and_then(|kib| kib.parse::<u64>().ok())
-                .unwrap_or(0);
+            let ready_rss = resident_mib(child.id());
+            tokio::time::sleep(Duration::from_millis(idle_ms)).await;
+            let idle_rss = resident_mib(child.id());
             Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status()?;
             child.wait()?;
             println!(
                 "{}",
-                json!({ "ready_ms": ready.as_secs_f64() * 1e3, "idle_rss_mib": rss_kib as f64 / 1024.0 })
+                json!({
+                    "ready_ms": ready.as_secs_f64() * 1e3,
+                    "ready_rss_mib": ready_rss,
+                    "idle_rss_mib": idle_rss,
+                    "idle_ms": idle_ms,
+                })
             );
         }
     }
     Ok(())
+}
+
+/// A process's resident memory (`VmRSS`) in MiB, or 0 if it cannot be read.
+fn resident_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0.0, |kib| kib as f64 / 1024.0)
 }
