@@ -7,18 +7,25 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use orderflow_core::TraceParent;
 use orderflow_telemetry::{continue_trace, traceparent_of};
 
-/// The caller's trace context, when it sent a valid one.
-fn incoming(request: &Request) -> Option<TraceParent> {
+/// Parsed once: a name given as `&str` is parsed again on every lookup and insert.
+const TRACEPARENT: HeaderName = HeaderName::from_static(TraceParent::NAME);
+
+/// The caller's trace context, when it sent a valid one. Read once per request, by the edge.
+pub fn incoming(request: &Request) -> Option<TraceParent> {
     request
         .headers()
-        .get(TraceParent::NAME)
+        .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(|raw| TraceParent::parse(raw).ok())
 }
 
 /// The request span, named by method and route template (not the raw path, which holds
 /// ids), a child of the caller's span when it sent a `traceparent`.
-pub fn request_span(request: &Request, route: &str) -> tracing::Span {
+pub fn request_span(
+    request: &Request,
+    route: &str,
+    incoming: Option<&TraceParent>,
+) -> tracing::Span {
     let span = tracing::info_span!("request",
         otel.name = format!("{} {route}", request.method()),
         otel.kind = "server",
@@ -26,23 +33,22 @@ pub fn request_span(request: &Request, route: &str) -> tracing::Span {
         http.route = route,
         trace_id = tracing::field::Empty,
     );
-    if let Some(parent) = incoming(request) {
-        continue_trace(&span, &parent);
+    if let Some(parent) = incoming {
+        continue_trace(&span, parent);
     }
     span
 }
 
 /// The request's [`TraceParent`]: the request span's own context when traces are exported;
 /// else the caller's continued, or a new one. Handlers take it from the request's extensions.
-pub fn of_request(span: &tracing::Span, request: &Request) -> TraceParent {
+pub fn of_request(span: &tracing::Span, incoming: Option<TraceParent>) -> TraceParent {
     let trace = traceparent_of(span)
-        .or_else(|| incoming(request).map(|parent| parent.child()))
+        .or_else(|| incoming.map(|parent| parent.child()))
         .unwrap_or_else(TraceParent::generate);
     span.record("trace_id", trace.trace_id());
     trace
 }
 
-/// Parsed once: a name given as `&str` is parsed again on every insert.
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 /// Names the request's trace in `traceresponse` (W3C Trace Context level 2).
