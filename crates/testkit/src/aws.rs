@@ -98,12 +98,7 @@ pub async fn verify_sender(sender: &str) {
 /// Every email the emulator's SES accepted to `recipient`, as it records them (`source`,
 /// `destinations`, `subject`, `body`: the HTML part).
 pub async fn emails_to(recipient: &str) -> Vec<Value> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", aws_endpoint()))
-        .await
-        .expect("the emulator answers")
-        .json()
-        .await
-        .expect("its data is JSON");
+    let data = emulator_data().await;
     data["ses"]["Message"]
         .as_array()
         .cloned()
@@ -111,4 +106,29 @@ pub async fn emails_to(recipient: &str) -> Vec<Value> {
         .into_iter()
         .filter(|message| message["destinations"].to_string().contains(recipient))
         .collect()
+}
+
+/// The emulator's dump of every model it holds. The dump checks each attribute can be
+/// written as JSON, then reads it again to write it: a queue that takes a message in
+/// between fails the whole dump (a 500, "Message is not JSON serializable"), so a failed
+/// dump is asked for again, a few times.
+async fn emulator_data() -> Value {
+    let url = format!("{}/moto-api/data.json", aws_endpoint());
+    let mut failure = String::new();
+    for _ in 0..20 {
+        let answer = reqwest::get(&url).await.expect("the emulator answers");
+        let status = answer.status();
+        let body = answer
+            .text()
+            .await
+            .expect("the emulator's answer has a body");
+        match serde_json::from_str(&body) {
+            Ok(data) if status.is_success() => return data,
+            Ok(_) | Err(_) => {
+                failure = format!("{status}: {}", body.chars().take(200).collect::<String>())
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the emulator's data dump kept failing: {failure}");
 }
