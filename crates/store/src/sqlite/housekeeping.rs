@@ -38,11 +38,14 @@ impl Housekeeping for SqliteStore {
         keys_before: OffsetDateTime,
         sent_before: OffsetDateTime,
     ) -> Result<Purged, StoreError> {
-        let (tokens, keys, entries) = (EXPIRED_TOKENS, OLD_KEYS, OLD_SENT_ENTRIES);
         Ok(Purged {
-            refresh_tokens: self.delete_in_batches(tokens, millis(now)).await?,
-            idempotency_keys: self.delete_in_batches(keys, millis(keys_before)).await?,
-            outbox_entries: self.delete_in_batches(entries, millis(sent_before)).await?,
+            refresh_tokens: self.delete_in_batches(EXPIRED_TOKENS, millis(now)).await?,
+            idempotency_keys: self
+                .delete_in_batches(OLD_KEYS, millis(keys_before))
+                .await?,
+            outbox_entries: self
+                .delete_in_batches(OLD_SENT_ENTRIES, millis(sent_before))
+                .await?,
         })
     }
 }
