@@ -30,7 +30,10 @@ impl Housekeeping for MongoStore {
             .deleted_count;
         let outbox_entries = self
             .outbox
-            .delete_many(doc! { "state": "sent", "sentAt": { "$lt": date(sent_before) } })
+            // `availableAt` is `sentAt` once sent (see `mark_outbox_sent`): the index bounds
+            // this. Entries sent before that was so hold a lease's end there, a little after
+            // `sentAt`: they go a little later.
+            .delete_many(doc! { "state": "sent", "availableAt": { "$lt": date(sent_before) } })
             .await
             .map_err(unavailable)?
             .deleted_count;

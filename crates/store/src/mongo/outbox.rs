@@ -78,10 +78,13 @@ impl OutboxStore for MongoStore {
         ids: &[String],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        // A sent entry's `availableAt` becomes its `sentAt`, so the housekeeper finds the
+        // old ones through the `(state, availableAt)` index instead of examining every sent
+        // entry kept.
         self.outbox
             .update_many(
                 doc! { "_id": { "$in": ids } },
-                doc! { "$set": { "state": "sent", "sentAt": date(now) } },
+                doc! { "$set": { "state": "sent", "sentAt": date(now), "availableAt": date(now) } },
             )
             .await
             .map(|_| ())
