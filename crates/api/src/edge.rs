@@ -70,11 +70,8 @@ where
         let started = Instant::now();
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
-        let incoming = trace_context::incoming(&request);
-        let span =
-            trace_context::request_span(&request, route_name(route.as_ref()), incoming.as_ref());
+        let (span, trace) = trace_context::of_request(&request, route_name(route.as_ref()));
         let path = RequestPath::of(request.uri().path());
-        let trace = trace_context::of_request(&span, incoming);
         request.extensions_mut().insert(trace.clone());
         EdgeFuture {
             inner: self.inner.call(request).instrument(span.clone()),

@@ -154,6 +154,13 @@ impl Future for Watch {
 mod tests {
     use super::*;
 
+    /// A head's sleep of `seconds`, polled once: pending, its deadline noted.
+    async fn pending_head(deadline: &HeadDeadline, seconds: u64) -> Pin<Box<dyn Sleep>> {
+        let mut head = deadline.sleep(Duration::from_secs(seconds));
+        assert!(futures::poll!(head.as_mut()).is_pending());
+        head
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pending_head_sleep_is_woken_through_the_watch_when_due() {
         let deadline = HeadDeadline::new();
@@ -183,8 +190,7 @@ mod tests {
         let deadline = HeadDeadline::new();
         let mut watch = Box::pin(deadline.watch());
         {
-            let mut head = deadline.sleep(Duration::from_secs(1));
-            assert!(futures::poll!(head.as_mut()).is_pending());
+            let _head = pending_head(&deadline, 1).await;
             assert!(
                 deadline.noted().is_some(),
                 "a pending head notes its deadline"
@@ -206,15 +212,13 @@ mod tests {
     async fn the_watch_sleep_is_moved_only_when_it_fires_before_the_noted_deadline() {
         let deadline = HeadDeadline::new();
         let mut watch = Box::pin(deadline.watch());
-        let mut first = deadline.sleep(Duration::from_secs(10));
-        assert!(futures::poll!(first.as_mut()).is_pending());
+        let first = pending_head(&deadline, 10).await;
         assert!(futures::poll!(watch.as_mut()).is_pending());
         let armed = watch.armed_for;
         drop(first);
         // The next head, a second later, notes a later deadline: the watch keeps its sleep.
         tokio::time::advance(Duration::from_secs(1)).await;
-        let mut second = deadline.sleep(Duration::from_secs(10));
-        assert!(futures::poll!(second.as_mut()).is_pending());
+        let mut second = pending_head(&deadline, 10).await;
         assert!(futures::poll!(watch.as_mut()).is_pending());
         assert_eq!(watch.armed_for, armed, "not moved for a later deadline");
         // Its sleep fires at the first deadline and moves to the second.

@@ -10,8 +10,8 @@ use orderflow_telemetry::{continue_trace, traceparent_of};
 /// Parsed once: a name given as `&str` is parsed again on every lookup and insert.
 const TRACEPARENT: HeaderName = HeaderName::from_static(TraceParent::NAME);
 
-/// The caller's trace context, when it sent a valid one. Read once per request, by the edge.
-pub fn incoming(request: &Request) -> Option<TraceParent> {
+/// The caller's trace context, when it sent a valid one.
+fn incoming(request: &Request) -> Option<TraceParent> {
     request
         .headers()
         .get(TRACEPARENT)
@@ -20,12 +20,12 @@ pub fn incoming(request: &Request) -> Option<TraceParent> {
 }
 
 /// The request span, named by method and route template (not the raw path, which holds
-/// ids), a child of the caller's span when it sent a `traceparent`.
-pub fn request_span(
-    request: &Request,
-    route: &str,
-    incoming: Option<&TraceParent>,
-) -> tracing::Span {
+/// ids) and a child of the caller's span when it sent a `traceparent`, and the request's
+/// [`TraceParent`]: the span's own context when traces are exported; else the caller's
+/// continued, or a new one. Handlers take the latter from the request's extensions. The
+/// caller's header is read once for both.
+pub fn of_request(request: &Request, route: &str) -> (tracing::Span, TraceParent) {
+    let incoming = incoming(request);
     let span = tracing::info_span!("request",
         otel.name = format!("{} {route}", request.method()),
         otel.kind = "server",
@@ -33,20 +33,14 @@ pub fn request_span(
         http.route = route,
         trace_id = tracing::field::Empty,
     );
-    if let Some(parent) = incoming {
+    if let Some(parent) = &incoming {
         continue_trace(&span, parent);
     }
-    span
-}
-
-/// The request's [`TraceParent`]: the request span's own context when traces are exported;
-/// else the caller's continued, or a new one. Handlers take it from the request's extensions.
-pub fn of_request(span: &tracing::Span, incoming: Option<TraceParent>) -> TraceParent {
-    let trace = traceparent_of(span)
+    let trace = traceparent_of(&span)
         .or_else(|| incoming.map(|parent| parent.child()))
         .unwrap_or_else(TraceParent::generate);
     span.record("trace_id", trace.trace_id());
-    trace
+    (span, trace)
 }
 
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");

@@ -383,12 +383,16 @@ impl Metrics {
         );
     }
 
-    fn inc(&self, family: Family, vec: &IntCounterVec, labels: &[&str]) {
-        let key = SeriesRef {
+    fn series<'a>(&self, family: Family, labels: &'a [&'a str]) -> SeriesRef<'a> {
+        SeriesRef {
             metrics: self.id,
             family,
             labels,
-        };
+        }
+    }
+
+    fn inc(&self, family: Family, vec: &IntCounterVec, labels: &[&str]) {
+        let key = self.series(family, labels);
         memoized(
             &COUNTERS,
             &key,
@@ -398,11 +402,7 @@ impl Metrics {
     }
 
     fn observe(&self, family: Family, vec: &HistogramVec, labels: &[&str], took: Duration) {
-        let key = SeriesRef {
-            metrics: self.id,
-            family,
-            labels,
-        };
+        let key = self.series(family, labels);
         let record = |series: &Histogram| series.observe(took.as_secs_f64());
         memoized(&HISTOGRAMS, &key, || vec.with_label_values(labels), record);
     }

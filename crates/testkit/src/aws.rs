@@ -122,12 +122,12 @@ async fn emulator_data() -> Value {
             .text()
             .await
             .expect("the emulator's answer has a body");
-        match serde_json::from_str(&body) {
-            Ok(data) if status.is_success() => return data,
-            Ok(_) | Err(_) => {
-                failure = format!("{status}: {}", body.chars().take(200).collect::<String>())
-            }
+        if status.is_success()
+            && let Ok(data) = serde_json::from_str(&body)
+        {
+            return data;
         }
+        failure = format!("{status}: {}", body.chars().take(200).collect::<String>());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the emulator's data dump kept failing: {failure}");

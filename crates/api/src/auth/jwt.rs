@@ -59,9 +59,10 @@ pub struct JwtAccessTokens {
     /// Tokens already verified, with their subject and expiry: a client sends the same token
     /// with every request for its lifetime, and decoding and checking the signature each
     /// time was a tenth of a cached read. Only a byte-identical token hits, and its expiry
-    /// is still checked on every use.
-    /// quick_cache, whose hit is a shared lock and a lookup; the expiry check on use is the
-    /// only time bound needed.
+    /// is still checked on every use, the only time bound it needs. quick_cache with its
+    /// default `custom-hasher` feature: a hit is a shared lock and a fast non-cryptographic
+    /// hash of the whole token, where SipHash's resistance would buy nothing for a bounded
+    /// cache.
     verified: quick_cache::sync::Cache<String, (UserId, i64)>,
 }
 
@@ -82,9 +83,6 @@ impl JwtAccessTokens {
             decoding: DecodingKey::from_secret(&secret.0),
             validation,
             ttl,
-            // quick_cache's default hasher is a fast one (not SipHash): the key is the caller's
-            // whole token, hashed on every request, and SipHash's resistance buys nothing for
-            // a bounded cache.
             verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         }
     }
