@@ -56,7 +56,7 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no > "
 pids+=($!)
 REDIS_URL="redis://127.0.0.1:$redis_port"
 
-# orderflow serve on a fresh data dir seeded with one product of ample stock; sets SERVE_PID,
+# orderflow serve (or $MODE) on a fresh data dir seeded with one product of ample stock; sets SERVE_PID,
 # BASE, TOKEN (a logged-in user) and ORDER (one order, read once so it is cached).
 start_serve() { # name, extra env (NAME=value ...)
   local name=$1; shift
@@ -67,7 +67,7 @@ start_serve() { # name, extra env (NAME=value ...)
   port=$(free_port)
   env DATA_DIR="$dir" PORT="$port" HOST=127.0.0.1 LOG_FORMAT=json RUST_LOG=warn \
     AUTH_RATE_LIMIT_PER_MINUTE=1000000000 LOGIN_FAILURE_LIMIT=1000000000 "$@" \
-    "$ORDERFLOW" serve > "$dir/serve.log" 2>&1 &
+    "$ORDERFLOW" "${MODE:-serve}" > "$dir/serve.log" 2>&1 &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
   BASE="http://127.0.0.1:$port"
@@ -116,17 +116,24 @@ stop "$SERVE_PID"
 stop "$baseline"
 
 echo "==> placing orders, embedded store, 32 connections, worker running (and the store alone)"
-start_serve place
 processed() { curl -sf "$BASE/metrics" | awk '/^orderflow_orders_processed_total\{outcome="processed"\}/ {print $2}'; }
 for run in $(seq 1 $RUNS); do
+  start_serve "place-$run"
   before=$(processed)
   record place "$run" "$(wrk_run place.lua 32 "$BASE/api/orders")"
   # What the worker in the same process got done meanwhile: its writes give way to requests'.
   record place_worker "$run" "{\"rate\": $(python3 -c "print(round(($(processed) - $before) / $SECONDS_PER_RUN, 1))")}"
+  record peak_rss "3" "{\"rss_mib\": $(peak_rss_mib "$SERVE_PID")}"
+  # The store alone, with the machine to itself: serve (and its worker, still on the run's
+  # backlog) stopped first.
+  stop "$SERVE_PID"
   record store_place "$run" "$("$target/bench-store" --tasks 32 --seconds 5)"
+  # The same load on the API alone (`orderflow api`, no worker in the process): what the
+  # worker's share of the two cores costs the placements.
+  MODE=api start_serve "place-api-$run"
+  record place_api "$run" "$(wrk_run place.lua 32 "$BASE/api/orders")"
+  stop "$SERVE_PID"
 done
-record peak_rss "3" "{\"rss_mib\": $(peak_rss_mib "$SERVE_PID")}"
-stop "$SERVE_PID"
 
 echo "==> placed to PROCESSED at a fixed 1,000 orders/s"
 for run in $(seq 1 $RUNS); do
@@ -185,7 +192,7 @@ done
 
 echo "==> start-up of orderflow serve on an existing data dir (the placement run's, with its backlog)"
 for run in $(seq 1 $RUNS); do
-  record startup "$run" "$("$target/bench-load" startup --binary "$ORDERFLOW" --data-dir "$work/place" --port "$(free_port)")"
+  record startup "$run" "$("$target/bench-load" startup --binary "$ORDERFLOW" --data-dir "$work/place-$RUNS" --port "$(free_port)")"
 done
 
 echo "==> idle memory of orderflow serve: 2 s after ready, no requests, on a data dir with nothing pending"

@@ -1,9 +1,11 @@
-//! What every request passes through: its span, its trace context, its metrics and the
-//! security headers of its answer. One layer rather than one per concern, and a tower layer
-//! of its own rather than `middleware::from_fn`: that one boxes the route and the future of
-//! every request (three allocations and a clone of the route, a few % of a cached read).
+//! What every request passes through: its span, its trace context, its metrics, the
+//! security headers of its answer, and a 500 for a handler that panics. One layer rather
+//! than one per concern, and a tower layer of its own rather than `middleware::from_fn`:
+//! each layer on the router boxes every route again, and the future of every request (a
+//! clone of the route and three allocations or more: a few % of a cached read).
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -18,6 +20,8 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
+use crate::problem::Problem;
+use crate::request_context::RequestContext;
 use crate::security_headers::{RequestPath, SecurityHeaders};
 use crate::trace_context;
 
@@ -72,9 +76,13 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let (span, trace) = trace_context::of_request(&request, route_name(route.as_ref()));
         let path = RequestPath::of(request.uri().path());
-        request.extensions_mut().insert(trace.clone());
+        RequestContext::set_trace(request.extensions_mut(), trace);
+        // A panic in the route leaves the future, or the answer, to the panic's 500.
+        let inner = catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
+            .ok()
+            .map(|future| future.instrument(span.clone()));
         EdgeFuture {
-            inner: self.inner.call(request).instrument(span.clone()),
+            inner,
             finish: Some(Finish {
                 edge: Arc::clone(&self.edge),
                 started,
@@ -126,8 +134,9 @@ impl Finish {
 
 pin_project_lite::pin_project! {
     pub(crate) struct EdgeFuture<F> {
+        // None when the route panicked before it had a future.
         #[pin]
-        inner: Instrumented<F>,
+        inner: Option<Instrumented<F>>,
         finish: Option<Finish>,
     }
 }
@@ -140,10 +149,79 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Ok(mut response) = ready!(this.inner.poll(cx));
+        let polled = this
+            .inner
+            .as_pin_mut()
+            .and_then(|inner| catch_unwind(AssertUnwindSafe(|| inner.poll(cx))).ok());
+        let mut response = match polled {
+            Some(poll) => {
+                let Ok(response) = ready!(poll);
+                response
+            }
+            None => Problem::internal(&"a request handler panicked").into_response_owned(),
+        };
         if let Some(finish) = this.finish.take() {
             finish.answer(&mut response);
         }
         Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The answer to `GET path` from `app` under the edge, and what the edge counted.
+    async fn through_the_edge(app: Router, path: &str) -> (Response, String) {
+        let metrics = Arc::new(Metrics::new());
+        let edge = Arc::new(Edge {
+            metrics: Arc::clone(&metrics),
+            headers: SecurityHeaders::new(None),
+        });
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.layer(EdgeLayer(edge)).oneshot(request).await.unwrap();
+        let (_, counted) = orderflow_telemetry::exposition(metrics.registry());
+        (response, counted)
+    }
+
+    fn assert_answered_as_a_failure(response: &Response, counted: &str, route: &str) {
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(headers.contains_key("traceresponse"), "{headers:?}");
+        let series = format!(
+            "orderflow_http_requests_total{{method=\"GET\",route=\"{route}\",status_class=\"5xx\"}} 1"
+        );
+        assert!(counted.contains(&series), "no {series} in\n{counted}");
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_with_the_headers_and_counted() {
+        async fn panics() -> &'static str {
+            panic!("a handler bug")
+        }
+        let app = Router::new().route("/boom", get(panics));
+        let (response, counted) = through_the_edge(app, "/boom").await;
+        assert_answered_as_a_failure(&response, &counted, "/boom");
+    }
+
+    #[tokio::test]
+    async fn a_route_that_panics_before_it_has_a_future_is_answered_the_same() {
+        let panics_when_called = tower::service_fn(
+            |_: Request| -> std::future::Ready<Result<Response, Infallible>> {
+                panic!("a service bug")
+            },
+        );
+        let app = Router::new().route_service("/boom", panics_when_called);
+        let (response, counted) = through_the_edge(app, "/boom").await;
+        assert_answered_as_a_failure(&response, &counted, "/boom");
     }
 }

@@ -9,6 +9,7 @@ mod extract;
 mod head_deadline;
 mod openapi;
 mod problem;
+mod request_context;
 mod routes;
 mod security_headers;
 mod settings;

@@ -3,7 +3,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -15,6 +14,7 @@ use tower::ServiceExt;
 
 use crate::AppState;
 use crate::head_deadline::HeadDeadline;
+use crate::request_context::RequestContext;
 use crate::routes::router;
 use crate::settings::ConnectionLimits;
 
@@ -91,7 +91,9 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = tower::service_fn(move |mut request: axum::http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+                .extensions_mut()
+                .insert(RequestContext::from_peer(peer));
             app.clone().oneshot(request)
         });
         let head_deadline = HeadDeadline::new();

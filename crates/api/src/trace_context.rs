@@ -47,7 +47,7 @@ const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 /// Names the request's trace in `traceresponse` (W3C Trace Context level 2).
 pub fn answer(trace: &TraceParent, headers: &mut HeaderMap) {
-    if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
+    if let Ok(value) = HeaderValue::from_bytes(trace.as_bytes()) {
         headers.insert(TRACERESPONSE, value);
     }
 }

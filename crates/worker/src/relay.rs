@@ -90,7 +90,7 @@ impl OutboxRelay {
                 }
                 let mut attributes =
                     BTreeMap::from([(ORDER_ID_ATTRIBUTE.to_owned(), entry.order_id.to_string())]);
-                if let Some(trace) = traceparent_of(&span).or_else(|| entry.trace_parent.clone()) {
+                if let Some(trace) = traceparent_of(&span).or(entry.trace_parent) {
                     attributes.insert(TraceParent::NAME.to_owned(), trace.to_string());
                 }
                 let message = OutgoingMessage {

@@ -1,10 +1,11 @@
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
+use crate::request_context::RequestContext;
 use crate::state::AppState;
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
@@ -17,11 +18,9 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let peer = RequestContext::of(&parts.extensions)
+            .peer
+            .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
         let trusted = &state.settings.trusted_proxies;
         let forwarded = parts
             .headers

@@ -10,7 +10,6 @@ mod paging;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::edge::{Edge, EdgeLayer};
 use crate::openapi::serve_openapi;
@@ -38,15 +37,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(|_| {
-            Problem::internal(&"a request handler panicked").into_response_owned()
-        }));
+        .method_not_allowed_fallback(method_not_allowed);
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    // Outermost, so preflights and panics are traced, counted and given the headers too.
+    // Outermost, so preflights are traced, counted and given the headers too. The edge also
+    // answers a panicking handler with a 500, like any other failure.
     let edge = Arc::new(Edge {
         metrics: Arc::clone(&state.metrics),
         headers,

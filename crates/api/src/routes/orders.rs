@@ -1,17 +1,16 @@
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_core::usecases::{CacheStatus, OrderError};
-use orderflow_core::{
-    FieldErrors, IdempotencyKey, OrderId, OrderRequest, OrderStatus, TraceParent,
-};
+use orderflow_core::{FieldErrors, IdempotencyKey, OrderId, OrderRequest, OrderStatus};
 
 use crate::dto::{OrderListQuery, OrderPage, OrderView, PlaceOrderRequest};
 use crate::edge;
 use crate::extract::{ApiJson, CurrentUser};
 use crate::problem::Problem;
+use crate::request_context::RequestContext;
 use crate::routes::paging::{into_result, page_params};
 use crate::state::AppState;
 
@@ -42,7 +41,7 @@ pub async fn place(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
     headers: HeaderMap,
-    Extension(trace): Extension<TraceParent>,
+    context: RequestContext,
     ApiJson(body): ApiJson<PlaceOrderRequest>,
 ) -> Result<Response, Problem> {
     let mut errors = FieldErrors::new();
@@ -70,7 +69,11 @@ pub async fn place(
             return Err(Problem::invalid(all));
         }
     };
-    let placed = match state.orders.place(user_id, request, key, Some(trace)).await {
+    let placed = match state
+        .orders
+        .place(user_id, request, key, context.trace)
+        .await
+    {
         Ok(placed) => {
             if !placed.replayed {
                 state.metrics.order_placed();
