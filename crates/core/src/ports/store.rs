@@ -182,9 +182,12 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<Vec<Order>, StoreError>;
     /// Compare-and-set: applies `transition` only if the order is in its `from` status,
     /// releasing the reserved stock in the same transaction when the new status does.
+    /// `order` is the order as the store last answered it: when it is in that `from` status,
+    /// a store may write the changed order from it instead of reading the order again, as
+    /// statuses only move forward (an order in a given status is as it was when it got there).
     async fn transition_order(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError>;
 }
@@ -303,18 +306,20 @@ pub trait Store:
     /// own step, as if it had not been asked for (that step reports it if it lasts).
     async fn transition_order_claiming_email(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
         claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
-        let transitioned = self.transition_order(id, transition).await?;
-        let Transitioned::Applied(order) = &transitioned else {
+        let transitioned = self.transition_order(order, transition).await?;
+        let Transitioned::Applied(changed) = &transitioned else {
             return Ok((transitioned, None));
         };
         let state = self
-            .begin_notification(id, order.status, claim)
+            .begin_notification(changed.id, changed.status, claim)
             .await
-            .inspect_err(|error| tracing::debug!(%id, %error, "email not claimed with its step"))
+            .inspect_err(|error| {
+                tracing::debug!(id = %changed.id, %error, "email not claimed with its step");
+            })
             .ok();
         Ok((transitioned, state))
     }

@@ -279,7 +279,7 @@ impl OrderService {
                 crate::domain::now(),
             )
             .map_err(|e| OrderError::NotCancellable(e.from))?;
-        match self.store.transition_order(id, &transition).await? {
+        match self.store.transition_order(&order, &transition).await? {
             Transitioned::Applied(order) => {
                 announce_status_change(
                     self.cache.as_ref(),

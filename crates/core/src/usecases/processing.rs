@@ -214,7 +214,7 @@ impl ProcessingService {
         reason: Option<String>,
     ) -> Result<Option<Order>, RetryLater> {
         let transition = Self::transition(order, to, reason)?;
-        let transitioned = self.store.transition_order(order.id, &transition).await?;
+        let transitioned = self.store.transition_order(order, &transition).await?;
         Ok(self.went_on(transitioned).await)
     }
 
@@ -235,7 +235,7 @@ impl ProcessingService {
         let transition = Self::transition(order, to, reason)?;
         let (transitioned, state) = self
             .store
-            .transition_order_claiming_email(order.id, &transition, &self.email_claim(claimant))
+            .transition_order_claiming_email(order, &transition, &self.email_claim(claimant))
             .await?;
         let claimed = state.map(|state| Claimed {
             status: to,

@@ -226,16 +226,17 @@ impl OrderStore for MongoStore {
 
     async fn transition_order(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError> {
+        let id = order.id;
         let change = ChangeDoc::from_change(transition.change());
-        // Releasing stock writes the order's products: queue behind placements of them.
-        let products: Vec<ProductId> = match self.order(id).await? {
-            Some(order) if transition.to().releases_stock() => {
-                order.lines.into_iter().map(|l| l.product_id).collect()
-            }
-            _ => Vec::new(),
+        // Releasing stock writes the order's products: queue behind placements of them. (An
+        // order's lines never change: the caller's copy names them.)
+        let products: Vec<ProductId> = if transition.to().releases_stock() {
+            order.lines.iter().map(|l| l.product_id.clone()).collect()
+        } else {
+            Vec::new()
         };
         let _locked = self.product_locks.lock(&products).await;
         transaction!(self, |session| {

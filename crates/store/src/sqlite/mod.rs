@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use orderflow_core::ports::{EmailClaim, NotificationState, Store, StoreError, Transitioned};
-use orderflow_core::{OrderId, StatusTransition};
+use orderflow_core::{Order, StatusTransition};
 use tokio::sync::Notify;
 
-use connections::{Connections, Outcome};
+use connections::{Connections, Outcome, into_store_error};
 pub use queue::SqliteQueue;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,23 +102,21 @@ impl Store for SqliteStore {
     /// One write for both: the step that finishes an order and the claim of its email.
     async fn transition_order_claiming_email(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
         claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
-        let transition = transition.clone();
+        let step = orders::Step::prepare(order, transition).map_err(into_store_error)?;
         let claim = claim.clone();
         self.db
-            .write(
-                move |tx| match orders::transition_in(tx, id, &transition)? {
-                    Outcome::Commit(Transitioned::Applied(order)) => {
-                        let state = notifications::claim_in(tx, id, order.status, &claim)?;
-                        Ok(Outcome::Commit((Transitioned::Applied(order), Some(state))))
-                    }
-                    Outcome::Commit(other) => Ok(Outcome::Commit((other, None))),
-                    Outcome::Rollback(other) => Ok(Outcome::Rollback((other, None))),
-                },
-            )
+            .write(move |tx| match step.write(tx)? {
+                Outcome::Commit(Transitioned::Applied(order)) => {
+                    let state = notifications::claim_in(tx, order.id, order.status, &claim)?;
+                    Ok(Outcome::Commit((Transitioned::Applied(order), Some(state))))
+                }
+                Outcome::Commit(other) => Ok(Outcome::Commit((other, None))),
+                Outcome::Rollback(other) => Ok(Outcome::Rollback((other, None))),
+            })
             .await
     }
 }

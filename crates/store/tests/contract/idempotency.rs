@@ -48,7 +48,7 @@ pub async fn idempotency_keys_replay_the_first_response(store: &dyn Store) {
     let cancel = first
         .transition(orderflow_core::OrderStatus::Cancelled, None, now())
         .unwrap();
-    store.transition_order(first.id, &cancel).await.unwrap();
+    store.transition_order(&first, &cancel).await.unwrap();
     let replay = store
         .idempotent_replay(user, &key.key, key.expired_before)
         .await

@@ -55,6 +55,7 @@ macro_rules! store_contract_tests {
             changed_prices_write_nothing,
             fifty_concurrent_placements_never_oversell,
             status_changes_are_compare_and_set,
+            a_step_given_an_out_of_date_copy_is_decided_by_the_stored_order,
             cancelling_and_failing_release_stock,
             orders_list_newest_first_by_cursor,
             idempotency_keys_replay_the_first_response,

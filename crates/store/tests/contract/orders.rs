@@ -108,7 +108,7 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
         .transition(OrderStatus::Processing, None, now())
         .unwrap();
     let Transitioned::Applied(processing) = store
-        .transition_order(order.id, &to_processing)
+        .transition_order(&order, &to_processing)
         .await
         .unwrap()
     else {
@@ -119,7 +119,7 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
 
     // Same transition again (a redelivered message): the order is no longer PENDING.
     let again = store
-        .transition_order(order.id, &to_processing)
+        .transition_order(&order, &to_processing)
         .await
         .unwrap();
     assert_eq!(again, Transitioned::Conflict(Some(processing.clone())));
@@ -127,14 +127,15 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
         .transition(OrderStatus::Cancelled, None, now())
         .unwrap();
     assert!(matches!(
-        store.transition_order(order.id, &cancel).await.unwrap(),
+        store.transition_order(&order, &cancel).await.unwrap(),
         Transitioned::Conflict(Some(o)) if o.status == OrderStatus::Processing
     ));
 
     let done = processing
         .transition(OrderStatus::Processed, None, now())
         .unwrap();
-    let Transitioned::Applied(done) = store.transition_order(order.id, &done).await.unwrap() else {
+    let Transitioned::Applied(done) = store.transition_order(&processing, &done).await.unwrap()
+    else {
         panic!("PROCESSING -> PROCESSED applies");
     };
     let stored = store.order(order.id).await.unwrap().unwrap();
@@ -155,11 +156,49 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .transition_order(OrderId::generate(), &to_processing)
+            .transition_order(&order_of(user, &catalog, &[("a", 1)]), &to_processing)
             .await
             .unwrap(),
         Transitioned::Conflict(None)
     );
+}
+
+pub async fn a_step_given_an_out_of_date_copy_is_decided_by_the_stored_order(store: &dyn Store) {
+    let user = given_user(store, "stale@example.com").await;
+    let catalog = [product("a", 100, 5)];
+    given_products(store, &catalog).await;
+    let pending = order_of(user, &catalog, &[("a", 1)]);
+    store.place_order(&pending, None, None).await.unwrap();
+    let to_processing = pending
+        .transition(OrderStatus::Processing, None, now())
+        .unwrap();
+    let Transitioned::Applied(processing) = store
+        .transition_order(&pending, &to_processing)
+        .await
+        .unwrap()
+    else {
+        panic!("PENDING -> PROCESSING applies");
+    };
+
+    // The caller still holds the PENDING copy, with a step from PROCESSING.
+    let fail = processing
+        .transition(OrderStatus::Failed, Some("declined".into()), now())
+        .unwrap();
+    let Transitioned::Applied(failed) = store.transition_order(&pending, &fail).await.unwrap()
+    else {
+        panic!("the stored order is PROCESSING: the step applies");
+    };
+    assert_eq!(failed.status, OrderStatus::Failed);
+    assert_eq!(failed.history.len(), 3, "{failed:?}");
+    assert_eq!(store.order(pending.id).await.unwrap().unwrap(), failed);
+    assert_eq!(stock_of(store, "a").await, 5, "failing gave the stock back");
+
+    // And a copy in the right status, stepped again once the order has moved on.
+    assert_eq!(
+        store.transition_order(&processing, &fail).await.unwrap(),
+        Transitioned::Conflict(Some(failed))
+    );
+    assert_eq!(stock_of(store, "a").await, 5, "given back once");
 }
 
 pub async fn cancelling_and_failing_release_stock(store: &dyn Store) {
@@ -182,7 +221,7 @@ pub async fn cancelling_and_failing_release_stock(store: &dyn Store) {
             now(),
         )
         .unwrap();
-    let Transitioned::Applied(after) = store.transition_order(cancelled.id, &cancel).await.unwrap()
+    let Transitioned::Applied(after) = store.transition_order(&cancelled, &cancel).await.unwrap()
     else {
         panic!("cancel applies");
     };
@@ -196,7 +235,7 @@ pub async fn cancelling_and_failing_release_stock(store: &dyn Store) {
     );
     // Cancelling twice gives nothing back twice.
     assert!(matches!(
-        store.transition_order(cancelled.id, &cancel).await.unwrap(),
+        store.transition_order(&cancelled, &cancel).await.unwrap(),
         Transitioned::Conflict(_)
     ));
     assert_eq!(stock_of(store, "a").await, 8);
@@ -204,7 +243,7 @@ pub async fn cancelling_and_failing_release_stock(store: &dyn Store) {
     let fail = failed
         .transition(OrderStatus::Failed, Some("payment declined".into()), now())
         .unwrap();
-    store.transition_order(failed.id, &fail).await.unwrap();
+    store.transition_order(&failed, &fail).await.unwrap();
     assert_eq!(stock_of(store, "a").await, 10);
 }
 
@@ -247,7 +286,7 @@ pub async fn orders_list_newest_first_by_cursor(store: &dyn Store) {
     let cancel = newest
         .transition(OrderStatus::Cancelled, None, now())
         .unwrap();
-    store.transition_order(newest.id, &cancel).await.unwrap();
+    store.transition_order(&newest, &cancel).await.unwrap();
     let cancelled = page(
         store
             .list_orders(user, Some(OrderStatus::Cancelled), None, 10)

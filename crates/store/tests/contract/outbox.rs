@@ -176,7 +176,7 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
         .transition(OrderStatus::Processing, None, now())
         .unwrap();
     let Transitioned::Applied(processing) = store
-        .transition_order(order.id, &to_processing)
+        .transition_order(&order, &to_processing)
         .await
         .unwrap()
     else {
@@ -185,7 +185,7 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
 
     // A step that does not apply claims nothing.
     let (lost, state) = store
-        .transition_order_claiming_email(order.id, &to_processing, &claim)
+        .transition_order_claiming_email(&order, &to_processing, &claim)
         .await
         .unwrap();
     assert_eq!(lost, Transitioned::Conflict(Some(processing.clone())));
@@ -195,7 +195,7 @@ pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store)
         .transition(OrderStatus::Failed, Some("out of luck".into()), now())
         .unwrap();
     let (finished, state) = store
-        .transition_order_claiming_email(order.id, &to_failed, &claim)
+        .transition_order_claiming_email(&processing, &to_failed, &claim)
         .await
         .unwrap();
     let Transitioned::Applied(failed) = finished else {

@@ -166,10 +166,10 @@ impl OrderStore for InstrumentedStore {
 
     async fn transition_order(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError> {
-        let work = self.inner.transition_order(id, transition);
+        let work = self.inner.transition_order(order, transition);
         self.call("transition_order", work).await
     }
 }
@@ -278,13 +278,13 @@ impl Store for InstrumentedStore {
 
     async fn transition_order_claiming_email(
         &self,
-        id: OrderId,
+        order: &Order,
         transition: &StatusTransition,
         claim: &EmailClaim,
     ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
         let work = self
             .inner
-            .transition_order_claiming_email(id, transition, claim);
+            .transition_order_claiming_email(order, transition, claim);
         self.call("transition_order_claiming_email", work).await
     }
 }
