@@ -1,5 +1,5 @@
 use orderflow_core::ports::{Placement, Shortage, Store, Transitioned};
-use orderflow_core::{OrderId, OrderStatus, ProductId};
+use orderflow_core::{Order, OrderId, OrderStatus, ProductId};
 
 use super::{given_products, given_user, now, order_of, product, stock_of};
 
@@ -97,27 +97,40 @@ pub async fn fifty_concurrent_placements_never_oversell(store: &dyn Store) {
     assert_eq!(store.pending_outbox(100).await.unwrap().len(), 20);
 }
 
-pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
-    let user = given_user(store, "cas@example.com").await;
+/// A product "a" (price 100, stock 5) and an order of `quantity` of it by `email`'s user,
+/// placed and moved to PROCESSING: the order as placed, and as that step left it.
+pub async fn given_a_processing_order(
+    store: &dyn Store,
+    email: &str,
+    quantity: i64,
+) -> (Order, Order) {
+    let user = given_user(store, email).await;
     let catalog = [product("a", 100, 5)];
     given_products(store, &catalog).await;
-    let order = order_of(user, &catalog, &[("a", 1)]);
-    store.place_order(&order, None, None).await.unwrap();
-
-    let to_processing = order
+    let pending = order_of(user, &catalog, &[("a", quantity)]);
+    store.place_order(&pending, None, None).await.unwrap();
+    let to_processing = pending
         .transition(OrderStatus::Processing, None, now())
         .unwrap();
     let Transitioned::Applied(processing) = store
-        .transition_order(&order, &to_processing)
+        .transition_order(&pending, &to_processing)
         .await
         .unwrap()
     else {
-        panic!("the first PENDING -> PROCESSING applies");
+        panic!("PENDING -> PROCESSING applies");
     };
+    (pending, processing)
+}
+
+pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
+    let (order, processing) = given_a_processing_order(store, "cas@example.com", 1).await;
     assert_eq!(processing.status, OrderStatus::Processing);
     assert_eq!(processing.history.len(), 2);
 
     // Same transition again (a redelivered message): the order is no longer PENDING.
+    let to_processing = order
+        .transition(OrderStatus::Processing, None, now())
+        .unwrap();
     let again = store
         .transition_order(&order, &to_processing)
         .await
@@ -156,7 +169,10 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .transition_order(&order_of(user, &catalog, &[("a", 1)]), &to_processing)
+            .transition_order(
+                &order_of(order.user_id, &[product("a", 100, 5)], &[("a", 1)]),
+                &to_processing
+            )
             .await
             .unwrap(),
         Transitioned::Conflict(None)
@@ -164,21 +180,7 @@ pub async fn status_changes_are_compare_and_set(store: &dyn Store) {
 }
 
 pub async fn a_step_given_an_out_of_date_copy_is_decided_by_the_stored_order(store: &dyn Store) {
-    let user = given_user(store, "stale@example.com").await;
-    let catalog = [product("a", 100, 5)];
-    given_products(store, &catalog).await;
-    let pending = order_of(user, &catalog, &[("a", 1)]);
-    store.place_order(&pending, None, None).await.unwrap();
-    let to_processing = pending
-        .transition(OrderStatus::Processing, None, now())
-        .unwrap();
-    let Transitioned::Applied(processing) = store
-        .transition_order(&pending, &to_processing)
-        .await
-        .unwrap()
-    else {
-        panic!("PENDING -> PROCESSING applies");
-    };
+    let (pending, processing) = given_a_processing_order(store, "stale@example.com", 1).await;
 
     // The caller still holds the PENDING copy, with a step from PROCESSING.
     let fail = processing

@@ -3,7 +3,9 @@ use std::time::Duration;
 use orderflow_core::ports::{EmailClaim, NotificationState, Store, Transitioned};
 use orderflow_core::{OrderStatus, TraceParent};
 
-use super::{given_products, given_user, now, order_of, product, stock_of};
+use super::{
+    given_a_processing_order, given_products, given_user, now, order_of, product, stock_of,
+};
 
 async fn three_orders(store: &dyn Store) -> Vec<orderflow_core::OrderId> {
     let user = given_user(store, "outbox@example.com").await;
@@ -166,22 +168,11 @@ pub async fn each_order_status_is_notified_once(store: &dyn Store) {
 }
 
 pub async fn the_step_that_finishes_an_order_claims_its_email(store: &dyn Store) {
-    let user = given_user(store, "finish@example.com").await;
-    let catalog = [product("a", 100, 5)];
-    given_products(store, &catalog).await;
-    let order = order_of(user, &catalog, &[("a", 2)]);
-    store.place_order(&order, None, None).await.unwrap();
+    let (order, processing) = given_a_processing_order(store, "finish@example.com", 2).await;
     let claim = claim_by("delivery-1", now());
     let to_processing = order
         .transition(OrderStatus::Processing, None, now())
         .unwrap();
-    let Transitioned::Applied(processing) = store
-        .transition_order(&order, &to_processing)
-        .await
-        .unwrap()
-    else {
-        panic!("PENDING -> PROCESSING applies");
-    };
 
     // A step that does not apply claims nothing.
     let (lost, state) = store
