@@ -77,7 +77,7 @@ where
         let (span, trace) = trace_context::of_request(&request, route_name(route.as_ref()));
         let path = RequestPath::of(request.uri().path());
         RequestContext::set_trace(request.extensions_mut(), trace);
-        // A panic in the route leaves the future, or the answer, to the panic's 500.
+        // A route that panics, here or in its future, is answered with a 500 (in `poll`).
         let inner = catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
             .ok()
             .map(|future| future.instrument(span.clone()));
