@@ -1,7 +1,8 @@
 //! Load that wrk cannot make: `rate` sends orders at a fixed rate (an open model: a slow
 //! answer does not slow the sender) and reports latency percentiles; `fill` places a fixed
 //! number of orders as fast as `--connections` clients can; `startup` times an `orderflow
-//! serve` from exec to its first `/readyz` 200 and reads its resident memory. Each prints one JSON line.
+//! serve` from exec to its first `/readyz` 200 and reads its resident memory. Each prints
+//! one JSON line.
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

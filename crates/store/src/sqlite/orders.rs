@@ -255,17 +255,15 @@ impl Step {
                 }
             }
             Self::FromStored { id, transition } => {
-                let Some(mut order) = stored_order(tx, id)? else {
+                let Some(stored) = stored_order(tx, id)? else {
                     return Ok(Outcome::Rollback(Transitioned::Conflict(None)));
                 };
-                if order.apply(&transition).is_err() {
-                    return Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))));
-                }
-                let body = order_json(&order)?;
-                if change_status(tx, &order, &body, transition.from())? {
-                    Ok(Outcome::Commit(Transitioned::Applied(order)))
-                } else {
-                    Ok(Outcome::Rollback(Transitioned::Conflict(Some(order))))
+                // The stored order, in this transaction, stands in for the caller's copy.
+                match Self::prepare(&stored, &transition)? {
+                    changed @ Self::Changed { .. } => changed.write(tx),
+                    Self::FromStored { .. } => {
+                        Ok(Outcome::Rollback(Transitioned::Conflict(Some(stored))))
+                    }
                 }
             }
         }
