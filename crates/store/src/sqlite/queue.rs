@@ -118,7 +118,7 @@ impl SqliteQueue {
                             dead_lettered = true;
                             continue;
                         }
-                        message.receipt = Uuid::new_v4().simple().to_string();
+                        message.receipt = receipt_for(&message.id);
                         message.receive_count += 1;
                         hide.execute(params![
                             message.id,
@@ -142,6 +142,22 @@ impl SqliteQueue {
     }
 }
 
+/// A new receipt for a receive of message `id`: the id, so that the message is found by its
+/// key, and a random part, so that an earlier receive's receipt no longer matches.
+fn receipt_for(id: &str) -> String {
+    format!("{id}{RECEIPT_SEPARATOR}{}", Uuid::new_v4().simple())
+}
+
+/// The message id a receipt names; a receipt of another form names none.
+fn id_in(receipt: &str) -> &str {
+    receipt
+        .split_once(RECEIPT_SEPARATOR)
+        .map_or("", |(id, _)| id)
+}
+
+/// Not in a message id (a UUID) nor in the random part.
+const RECEIPT_SEPARATOR: char = '.';
+
 fn unavailable(error: StoreError) -> QueueError {
     QueueError::Unavailable(error.to_string())
 }
@@ -155,10 +171,10 @@ impl SqliteQueue {
             .db
             .write(move |tx| {
                 let mut statement =
-                    tx.prepare_cached("DELETE FROM queue_messages WHERE receipt = ?1")?;
+                    tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND receipt = ?2")?;
                 let deleted = receipts
                     .iter()
-                    .map(|receipt| statement.execute([receipt]))
+                    .map(|receipt| statement.execute([id_in(receipt), receipt]))
                     .collect::<Result<Vec<usize>, _>>()?;
                 Ok(Outcome::Commit(deleted))
             })
@@ -267,9 +283,15 @@ impl Queue for SqliteQueue {
             .write(move |tx| {
                 let changed = tx
                     .prepare_cached(
-                        "UPDATE queue_messages SET visible_at = ?2 + ?3 WHERE receipt = ?1",
+                        "UPDATE queue_messages SET visible_at = ?3 + ?4
+                         WHERE id = ?1 AND receipt = ?2",
                     )?
-                    .execute(params![receipt, millis(orderflow_core::now()), timeout])?;
+                    .execute(params![
+                        id_in(&receipt),
+                        receipt,
+                        millis(orderflow_core::now()),
+                        timeout
+                    ])?;
                 Ok(Outcome::Commit(changed))
             })
             .await
