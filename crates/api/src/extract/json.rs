@@ -40,6 +40,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 /// A JSON object of the shape `T`: 400 when `bytes` are not JSON, 422 naming the field
 /// when the JSON has the wrong shape.
 pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Most bodies are well formed: read straight into `T`. Only one that is not is read
+    // again, as a `Value`, for an answer that names what is wrong. (An object only: a
+    // struct would also take the same fields as an array.)
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first == Some(&b'{')
+        && let Ok(parsed) = serde_json::from_slice(bytes)
+    {
+        return Ok(parsed);
+    }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         Problem::bad_request(format!(
             "the body is not valid JSON (line {}, column {})",
