@@ -50,7 +50,7 @@ impl EmailMessage {
                 total
             ));
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr>\n<td>{}</td>\n<td>{}</td>\n<td>{}</td>\n<td>{}</td>\n</tr>\n",
                 line.quantity.get(),
                 escape(line.name.as_str()),
                 line.unit_price,
@@ -61,10 +61,13 @@ impl EmailMessage {
             "\nTotal: {}\nStatus: {}\n",
             order.total, order.status
         ));
+        // An element a line: lines under 76 characters travel as they are (7bit), where one
+        // long line had to be quoted-printable encoded, for every email.
         let html = format!(
-            "<!doctype html><html><body><p>Hello {},</p><p>{}</p><p>Order <code>{}</code></p>\
-             <table><thead><tr><th>Qty</th><th>Item</th><th>Price</th><th>Total</th></tr></thead>\
-             <tbody>{rows}</tbody></table><p><strong>Total: {}</strong></p><p>Status: {}</p></body></html>",
+            "<!doctype html>\n<html>\n<body>\n<p>Hello {},</p>\n<p>{}</p>\n\
+             <p>Order <code>{}</code></p>\n<table>\n<thead>\n<tr>\n<th>Qty</th>\n<th>Item</th>\n\
+             <th>Price</th>\n<th>Total</th>\n</tr>\n</thead>\n<tbody>\n{rows}</tbody>\n</table>\n\
+             <p><strong>Total: {}</strong></p>\n<p>Status: {}</p>\n</body>\n</html>\n",
             escape(name),
             escape(&opening),
             order.id,
@@ -124,6 +127,10 @@ mod tests {
         assert!(email.html.contains("Mug &amp; saucer"));
         assert!(!email.html.contains("<script>"), "names are escaped");
         assert_eq!(email.idempotency_key, format!("{}-processed", order.id));
+        // Mail lines up to 76 characters need no transfer encoding.
+        for line in email.text.lines().chain(email.html.lines()) {
+            assert!(line.len() < 76, "{line:?}");
+        }
     }
 
     #[test]
