@@ -56,8 +56,9 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no > "
 pids+=($!)
 REDIS_URL="redis://127.0.0.1:$redis_port"
 
-# orderflow serve (or $MODE) on a fresh data dir seeded with one product of ample stock; sets SERVE_PID,
-# BASE, TOKEN (a logged-in user) and ORDER (one order, read once so it is cached).
+# orderflow serve (or $MODE) on a fresh data dir seeded with one product of ample stock;
+# sets SERVE_PID, BASE, TOKEN (a logged-in user) and ORDER (one order, read once so it is
+# cached).
 start_serve() { # name, extra env (NAME=value ...)
   local name=$1; shift
   local dir=$work/$name port

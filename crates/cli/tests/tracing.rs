@@ -27,7 +27,6 @@ async fn the_request_the_publish_and_the_processing_of_an_order_are_one_trace() 
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    orderflow_telemetry::install_propagator();
     tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow-test")))
         .init();

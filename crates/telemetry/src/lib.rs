@@ -13,4 +13,4 @@ pub use instrumented::{
 };
 pub use logging::{LogFormat, TelemetryGuard, init_logging};
 pub use metrics::{Metrics, exposition};
-pub use trace_context::{continue_trace, install_propagator, link_to, traceparent_of};
+pub use trace_context::{continue_trace, link_to, traceparent_of};

@@ -8,7 +8,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::json_lines::JsonWithTraceIds;
-use crate::trace_context::install_propagator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -65,7 +64,6 @@ fn tracer_provider() -> SdkTracerProvider {
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over OTLP (HTTP/protobuf),
 /// honouring the standard `OTEL_*` variables (service name, resource attributes, sampler).
 pub fn init_logging(format: LogFormat) -> TelemetryGuard {
-    install_propagator();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let provider = tracer_provider();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow"));

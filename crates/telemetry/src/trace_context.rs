@@ -1,23 +1,17 @@
 //! W3C trace context between tracing spans and the strings that carry it (HTTP headers,
 //! outbox rows, queue message attributes). Without an OpenTelemetry layer installed these
 //! find no context and the callers fall back to the context they were given.
-use std::collections::HashMap;
-
+//!
+//! The two directions are written here from [`TraceParent`]'s parsed parts rather than
+//! through OpenTelemetry's text propagator, which would print the context, put it in a map
+//! and parse it again, under a global lock, for every message the relay publishes and the
+//! worker receives.
+use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry::{Context, global};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use orderflow_core::TraceParent;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Makes `traceparent` the propagation format (idempotent).
-pub fn install_propagator() {
-    global::set_text_map_propagator(TraceContextPropagator::new());
-}
-
-/// Makes `span` a child of the remote span `parent` names. `parent` is already parsed
-/// and checked, so its ids are taken as they are rather than printed for the propagator to
-/// parse again (a map, two strings and a lock per call, for every message the relay
-/// publishes and the worker receives).
+/// Makes `span` a child of the remote span `parent` names.
 pub fn continue_trace(span: &tracing::Span, parent: &TraceParent) {
     // Nothing records the span (its level is off): it has no parent to set.
     if span.is_disabled() {
@@ -44,14 +38,17 @@ pub fn continue_trace(span: &tracing::Span, parent: &TraceParent) {
 /// The trace context naming `span` itself, when spans are exported.
 pub fn traceparent_of(span: &tracing::Span) -> Option<TraceParent> {
     let context = span.context();
-    if !context.span().span_context().is_valid() {
+    let own = context.span().span_context().clone();
+    if !own.is_valid() {
         return None;
     }
-    let mut carrier = HashMap::new();
-    global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-    carrier
-        .remove(TraceParent::NAME)
-        .and_then(|raw| TraceParent::parse(&raw).ok())
+    TraceParent::parse(&format!(
+        "00-{}-{}-{:02x}",
+        own.trace_id(),
+        own.span_id(),
+        own.trace_flags().to_u8()
+    ))
+    .ok()
 }
 
 /// Links `batch` to `message`'s span: a batch operation names every message it carries

@@ -279,7 +279,7 @@ fn unavailable(why: &str) -> rusqlite::Error {
 /// cost the one writer thread more than many of the writes themselves. The savepoint's
 /// journal of the pages it changes stays in memory in one 64 KiB allocation, SQLite's own
 /// default; with `temp_store=MEMORY` it was kept in 1 KiB pieces, an allocation and a free
-/// per quarter page, a fifth of the writer's instructions.)
+/// per quarter page, about a quarter of the writer's instructions.)
 fn in_savepoint<T, F>(conn: &Connection, work: F) -> Result<T, rusqlite::Error>
 where
     F: FnOnce(&Connection) -> Result<Outcome<T>, rusqlite::Error>,
@@ -447,12 +447,12 @@ mod tests {
         );
     }
 
-    /// Temporary files SQLite has open in this process (it names them `etilqs_*`).
+    /// Temporary files SQLite has open in this process: named `etilqs_*`, or nameless
+    /// (`O_TMPFILE`, shown as `<directory>/#<inode>`).
     fn sqlite_temp_files() -> usize {
         std::fs::read_dir("/proc/self/fd")
             .unwrap()
             .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-            // Named `etilqs_*`, or nameless (O_TMPFILE) in the temporary directory.
             .filter(|target| {
                 let target = target.to_string_lossy();
                 target.contains("etilqs_") || target.contains("/#")
