@@ -96,6 +96,11 @@ where
     }
 }
 
+/// The answer to a request whose handler panicked.
+pub(crate) fn panicked() -> Response {
+    Problem::internal(&"a request handler panicked").into_response_owned()
+}
+
 fn route_name(route: Option<&MatchedPath>) -> &str {
     route.map_or("unmatched", MatchedPath::as_str)
 }
@@ -158,7 +163,7 @@ where
                 let Ok(response) = ready!(poll);
                 response
             }
-            None => Problem::internal(&"a request handler panicked").into_response_owned(),
+            None => panicked(),
         };
         if let Some(finish) = this.finish.take() {
             finish.answer(&mut response);

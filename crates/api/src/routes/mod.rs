@@ -10,8 +10,10 @@ mod paging;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
 
-use crate::edge::{Edge, EdgeLayer};
+use crate::edge::{Edge, EdgeLayer, panicked};
 use crate::openapi::serve_openapi;
 use crate::problem::Problem;
 use crate::security_headers::{self, SecurityHeaders};
@@ -38,10 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    let router = match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
+    let router = with_cors(router, cors);
     // Outermost, so preflights are traced, counted and given the headers too. The edge also
     // answers a panicking handler with a 500, like any other failure.
     let edge = Arc::new(Edge {
@@ -49,6 +48,22 @@ pub fn router(state: AppState) -> Router {
         headers,
     });
     router.layer(EdgeLayer(edge)).with_state(state)
+}
+
+/// `router` answering the origins `cors` allows. A handler that panics is answered inside
+/// the CORS layer too, so its 500 carries the CORS headers: a browser then shows the
+/// problem, not a CORS failure. (Without CORS the edge alone catches panics, with no layer
+/// per route for it.)
+fn with_cors<S>(router: Router<S>, cors: Option<CorsLayer>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    match cors {
+        Some(cors) => router
+            .layer(CatchPanicLayer::custom(|_| panicked()))
+            .layer(cors),
+        None => router,
+    }
 }
 
 async fn not_found() -> Problem {
@@ -62,4 +77,41 @@ async fn method_not_allowed() -> Problem {
         "Method not allowed",
     )
     .detail("this resource does not support that method")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::header;
+    use orderflow_telemetry::Metrics;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_with_the_cors_headers_of_its_origin() {
+        async fn panics() -> &'static str {
+            panic!("a handler bug")
+        }
+        let origin = "https://shop.example";
+        let cors = security_headers::cors(&[origin.to_owned()]);
+        let edge = Arc::new(Edge {
+            metrics: Arc::new(Metrics::new()),
+            headers: SecurityHeaders::new(None),
+        });
+        let app = with_cors(Router::new().route("/boom", get(panics)), cors).layer(EdgeLayer(edge));
+        let request = Request::get("/boom")
+            .header(header::ORIGIN, origin)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
 }
