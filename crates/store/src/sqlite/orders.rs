@@ -29,7 +29,7 @@ impl OrderStore for SqliteStore {
         let claim = claim.cloned();
         let trace_parent = trace.map(ToString::to_string);
         // Encoded here, so the one writer thread only writes: the order's body and the
-        // outbox row's payload and ids were a tenth of its work per placement (callgrind).
+        // outbox row's payload and ids were 9 % of its work per placement (callgrind).
         let rows = PlacementRows {
             order_id: order.id.to_string(),
             user_id: order.user_id.to_string(),
