@@ -5,13 +5,11 @@
 mod backoff;
 mod deleter;
 mod housekeeper;
-mod message;
 mod relay;
 mod sampler;
 mod worker;
 
 pub use housekeeper::Housekeeper;
-pub use message::OrderMessage;
 pub use relay::{OutboxRelay, RelaySettings};
 pub use sampler::PipelineSampler;
 pub use tokio_util::sync::CancellationToken;

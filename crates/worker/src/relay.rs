@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backoff::exponential;
-use crate::message::ORDER_ID_ATTRIBUTE;
+
+/// The message attribute naming the order (readable without parsing the body).
+const ORDER_ID_ATTRIBUTE: &str = "orderId";
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {

@@ -1,15 +1,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_core::TraceParent;
 use orderflow_core::ports::{Queue, ReceivedMessage};
 use orderflow_core::usecases::{Delivery, Handled, ProcessingService};
+use orderflow_core::{OrderMessage, TraceParent};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::OrderMessage;
 use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
 use orderflow_telemetry::{Metrics, continue_trace};

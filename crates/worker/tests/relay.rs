@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_core::Order;
 use orderflow_core::ports::{InventoryStore, OrderStore, OutboxStore, Queue, Store};
+use orderflow_core::{Order, OrderMessage};
 use orderflow_store::{SqliteQueue, SqliteStore};
 use orderflow_testkit::fixtures;
-use orderflow_worker::{CancellationToken, OrderMessage, OutboxRelay, RelaySettings};
+use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings};
 
 async fn store_with_orders(dir: &std::path::Path, count: usize) -> (Arc<SqliteStore>, Vec<Order>) {
     let store = Arc::new(SqliteStore::open(dir).unwrap());

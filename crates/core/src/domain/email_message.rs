@@ -127,7 +127,7 @@ mod tests {
         assert!(email.html.contains("Mug &amp; saucer"));
         assert!(!email.html.contains("<script>"), "names are escaped");
         assert_eq!(email.idempotency_key, format!("{}-processed", order.id));
-        // Mail lines up to 76 characters need no transfer encoding.
+        // Lines under 76 characters travel as they are (7bit), with no transfer encoding.
         for line in email.text.lines().chain(email.html.lines()) {
             assert!(line.len() < 76, "{line:?}");
         }

@@ -5,8 +5,8 @@ use orderflow_core::ports::{
     IdempotencyClaim, IdempotentReplay, OrderStore, Placement, Shortage, StoreError, Transitioned,
 };
 use orderflow_core::{
-    IdempotencyKey, Order, OrderId, OrderStatus, ProductId, RequestFingerprint, StatusTransition,
-    TraceParent, UserId,
+    IdempotencyKey, Order, OrderId, OrderMessage, OrderStatus, ProductId, RequestFingerprint,
+    StatusTransition, TraceParent, UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -118,7 +118,7 @@ impl MongoStore {
             let outbox = OutboxDoc {
                 id: Uuid::now_v7().to_string(),
                 order_id: order.id.to_string(),
-                payload: serde_json::json!({ "orderId": order.id }).to_string(),
+                payload: OrderMessage { order_id: order.id }.to_body(),
                 created_at: date(order.created_at),
                 state: "pending".to_owned(),
                 available_at: date(order.created_at),

@@ -3,8 +3,8 @@ use orderflow_core::ports::{
     IdempotencyClaim, IdempotentReplay, OrderStore, Placement, Shortage, StoreError, Transitioned,
 };
 use orderflow_core::{
-    IdempotencyKey, Order, OrderId, OrderStatus, RequestFingerprint, StatusTransition, TraceParent,
-    UserId,
+    IdempotencyKey, Order, OrderId, OrderMessage, OrderStatus, RequestFingerprint,
+    StatusTransition, TraceParent, UserId,
 };
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -35,7 +35,7 @@ impl OrderStore for SqliteStore {
             user_id: order.user_id.to_string(),
             body: order_json(&order).map_err(into_store_error)?,
             outbox_id: Uuid::now_v7().to_string(),
-            payload: serde_json::json!({ "orderId": order.id }).to_string(),
+            payload: OrderMessage { order_id: order.id }.to_body(),
         };
         let placement = self
             .db

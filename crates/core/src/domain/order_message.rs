@@ -1,10 +1,9 @@
-use orderflow_core::OrderId;
 use serde::{Deserialize, Serialize};
 
-/// The message attribute naming the order (readable without parsing the body).
-pub const ORDER_ID_ATTRIBUTE: &str = "orderId";
+use super::OrderId;
 
-/// The queue message of a placed order (the outbox payload).
+/// The queue message of a placed order: the outbox payload the stores write in the
+/// placement's transaction and the body the worker reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderMessage {
