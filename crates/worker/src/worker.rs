@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::ports::{Queue, ReceivedMessage};
-use orderflow_core::usecases::{Delivery, Handled, ProcessingService};
-use orderflow_core::{OrderMessage, TraceParent};
+use orderflow_core::usecases::{Delivery, Handled, ProcessingService, RetryLater};
+use orderflow_core::{OrderId, OrderMessage, TraceParent};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +92,7 @@ impl Worker {
                     deleter: deleter.clone(),
                     settings: self.settings.clone(),
                     metrics: Arc::clone(&self.metrics),
+                    shutdown: shutdown.clone(),
                 },
                 concurrency: share,
             };
@@ -127,6 +128,10 @@ impl WorkerSettings {
         usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX)
     }
 }
+
+/// Longest pause between two tries of an order while the store is unavailable, so that a
+/// store back from an outage is noticed soon.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Most receives one worker has in flight.
 const MAX_POLLERS: usize = 8;
@@ -227,6 +232,8 @@ struct Job {
     deleter: Deleter,
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
+    /// The worker's shutdown signal: ends the waits for an unavailable store.
+    shutdown: CancellationToken,
 }
 
 impl Job {
@@ -282,13 +289,9 @@ impl Job {
             receive_count: message.receive_count,
             max_receives: self.queue.max_receives(),
         };
-        let mut result = self.processing.handle(order_id, &delivery).await;
-        if let Err(e) = &result
-            && delivery.is_last()
-        {
-            let why = format!("gave up after {} attempts: {}", delivery.receive_count, e.0);
-            result = self.processing.give_up(order_id, &delivery, &why).await;
-        }
+        let result = self
+            .settle_while_the_store_is_away(order_id, &delivery)
+            .await;
         match result {
             Ok(Handled::Finished) => self.delete(message).await,
             Ok(Handled::GaveUp) => {
@@ -315,6 +318,46 @@ impl Job {
                 if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
                     tracing::warn!(%order_id, error = %e, "could not delay the retry");
                 }
+            }
+        }
+    }
+
+    /// Processes the order (failing it instead on its last delivery, as a transient failure
+    /// then must). While the store is unavailable it tries again in place, the message kept
+    /// hidden: a database that is down, or a document held by the open transaction of a
+    /// client that died (MongoDB keeps it for transactionLifetimeLimitSeconds, 60 s by
+    /// default), is no fault of the order, and redeliveries would use up its deliveries
+    /// and fail it, or dead-letter its message with the order left unfinished when even
+    /// failing it could not be written. Until the shutdown signal; then the message is
+    /// released as any retry is.
+    async fn settle_while_the_store_is_away(
+        &self,
+        order_id: OrderId,
+        delivery: &Delivery,
+    ) -> Result<Handled, RetryLater> {
+        let mut outage = 0u32;
+        loop {
+            let mut result = self.processing.handle(order_id, delivery).await;
+            if let Err(RetryLater::Delivery(e)) = &result
+                && delivery.is_last()
+            {
+                let why = format!("gave up after {} attempts: {e}", delivery.receive_count);
+                result = self.processing.give_up(order_id, delivery, &why).await;
+            }
+            let Err(RetryLater::StoreUnavailable(error)) = &result else {
+                return result;
+            };
+            outage = outage.saturating_add(1);
+            let pause = exponential(
+                self.settings.retry_base,
+                self.settings.retry_max.min(STORE_RETRY_MAX),
+                outage,
+            );
+            tracing::warn!(%order_id, retry_in = ?pause, %error,
+                "the store is unavailable; the order is tried again while its message stays hidden");
+            tokio::select! {
+                () = self.shutdown.cancelled() => return result,
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }

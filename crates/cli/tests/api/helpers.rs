@@ -224,14 +224,16 @@ impl TestApp {
 
     /// Waits until at least `count` emails have been written; returns them all.
     pub async fn wait_for_emails(&self, count: usize) -> Vec<String> {
-        eventually(
-            Duration::from_secs(120),
-            "the emails to be written",
-            || async {
-                let emails = self.emails();
-                (emails.len() >= count).then_some(emails)
-            },
-        )
+        self.wait_for_emails_within(count, Duration::from_secs(120))
+            .await
+    }
+
+    /// As [`Self::wait_for_emails`], failing after `within`.
+    pub async fn wait_for_emails_within(&self, count: usize, within: Duration) -> Vec<String> {
+        eventually(within, "the emails to be written", || async {
+            let emails = self.emails();
+            (emails.len() >= count).then_some(emails)
+        })
         .await
     }
 
@@ -560,6 +562,63 @@ pub fn start_process(
             .env("HOST", "127.0.0.1");
     }
     process.spawn().unwrap()
+}
+
+/// Prints the end of every `.log` file in a directory when the test fails: what the
+/// processes started there said would otherwise go with the directory.
+pub struct ShowLogsOnFailure(PathBuf);
+
+impl ShowLogsOnFailure {
+    pub fn of(dir: &Path) -> Self {
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for ShowLogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            show_logs(&self.0);
+        }
+    }
+}
+
+/// Lines shown of each log: its last warnings and errors, then its last lines.
+const LOG_PROBLEMS: usize = 30;
+const LOG_TAIL: usize = 5;
+
+fn show_logs(dir: &Path) {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    for log in logs {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        // The processes log JSON lines, the default format.
+        let problems: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| !line.contains(r#""level":"INFO""#))
+            .collect();
+        let problems = match &problems[problems.len().saturating_sub(LOG_PROBLEMS)..] {
+            [] => "(none)".to_owned(),
+            last => last.join("\n"),
+        };
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+        eprintln!(
+            "--- {} ({} lines): its last warnings and errors ---\n{}\n--- and its last lines ---\n{}",
+            log.display(),
+            lines.len(),
+            problems,
+            tail.join("\n")
+        );
+    }
 }
 
 /// An email address no other test uses (the shared test servers keep every test's data).

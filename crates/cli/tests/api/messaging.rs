@@ -14,7 +14,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use crate::helpers::{
-    Http, eventually, spawn_app_with, spawn_serve_with_env, start_process,
+    Http, ShowLogsOnFailure, eventually, spawn_app_with, spawn_serve_with_env, start_process,
     terminate_and_expect_clean_exit, test_mongo_uri, unique_email,
 };
 use crate::processing::AlwaysDown;
@@ -24,6 +24,8 @@ const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-
 /// A fresh queue (with its dead-letter queue), a verified sender, a Redis key space and a
 /// store of their own; what a deployment's api and worker share.
 struct Deployment {
+    /// Declared first, so dropped while `dir` still holds the logs.
+    _logs: ShowLogsOnFailure,
     dir: TempDir,
     env: Vec<(String, String)>,
     queue_url: String,
@@ -51,8 +53,10 @@ impl Deployment {
         if let Some(uri) = test_mongo_uri() {
             env.push(("MONGO_URI".to_owned(), uri));
         }
+        let dir = tempfile::tempdir().unwrap();
         Self {
-            dir: tempfile::tempdir().unwrap(),
+            _logs: ShowLogsOnFailure::of(dir.path()),
+            dir,
             env,
             queue_url,
             sender,

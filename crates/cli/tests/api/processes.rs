@@ -9,8 +9,8 @@ use orderflow_core::OrderId;
 use orderflow_testkit::services::free_port;
 
 use crate::helpers::{
-    Http, emails_in, eventually, promtool_check_metrics, spawn_app, start_process,
-    terminate_and_expect_clean_exit, test_mongo_uri,
+    Http, ShowLogsOnFailure, emails_in, eventually, promtool_check_metrics, spawn_app,
+    start_process, terminate_and_expect_clean_exit, test_mongo_uri,
 };
 
 fn start(
@@ -58,11 +58,16 @@ async fn a_worker_terminated_mid_batch_exits_in_time_and_loses_nothing() {
     worker_stopped_mid_batch(Stop::Terminate).await;
 }
 
+/// Orders placed before the first worker starts. The MongoDB test server processes a few
+/// dozen a second, slower still beside other tests: enough to be stopped mid-way, few
+/// enough to finish well within the waits.
+const ORDERS: usize = 200;
+
 async fn worker_stopped_mid_batch(stop: Stop) {
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10_000)]).await;
     let token = app.user("crash@example.com").await;
-    let ids = app.place_many(&token, "sku-a", 500).await;
+    let ids = app.place_many(&token, "sku-a", ORDERS).await;
     let store = app.backends.store.clone();
     eventually(
         Duration::from_secs(30),
@@ -72,12 +77,16 @@ async fn worker_stopped_mid_batch(stop: Stop) {
     .await;
 
     let mail = app.mail_dir();
-    let mut first = start(
+    let _logs = ShowLogsOnFailure::of(app.data_dir());
+    // Eight orders at a time: on the embedded store it would otherwise finish hundreds
+    // between two looks at the mail directory, and leave nothing to stop it in the middle of.
+    let mut first = start_with(
         "worker",
         app.data_dir(),
         app.settings.mongo_uri.as_deref(),
         None,
         "worker-1.log",
+        &[("WORKER_CONCURRENCY", "8".to_owned())],
     );
     app.wait_for_emails(25).await;
     match stop {
@@ -101,7 +110,10 @@ async fn worker_stopped_mid_batch(stop: Stop) {
         None,
         "worker-2.log",
     );
-    app.wait_for_emails(ids.len()).await;
+    // On MongoDB a transaction the killed worker left open holds its documents until the
+    // server aborts it, 60 s after its last statement: the orders it touched wait that long.
+    app.wait_for_emails_within(ids.len(), Duration::from_secs(180))
+        .await;
     // An email written just before the kill is recorded as sent only when its message
     // comes back (after the visibility timeout): wait for every record to complete.
     for id in &ids {
@@ -130,6 +142,7 @@ async fn worker_stopped_mid_batch(stop: Stop) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_api_and_worker_processes_share_one_data_dir() {
     let dir = tempfile::tempdir().unwrap();
+    let _logs = ShowLogsOnFailure::of(dir.path());
     let port = free_port();
     let mongo_uri = test_mongo_uri();
     let api = start(

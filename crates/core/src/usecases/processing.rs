@@ -52,14 +52,33 @@ pub enum Handled {
     GaveUp,
 }
 
-/// The delivery could not finish; let the message reappear and try again.
+/// The delivery could not finish the order.
 #[derive(Debug, thiserror::Error)]
-#[error("retry later: {0}")]
-pub struct RetryLater(pub String);
+pub enum RetryLater {
+    /// The store could not be used (down, or a document held by another client's
+    /// transaction): nothing about the order failed, so waiting for the store should cost
+    /// the message none of its deliveries.
+    #[error("retry later: {0}")]
+    StoreUnavailable(String),
+    /// This delivery could not finish the order: let the message reappear and try again.
+    #[error("retry later: {0}")]
+    Delivery(String),
+}
+
+impl RetryLater {
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::StoreUnavailable(reason) | Self::Delivery(reason) => reason,
+        }
+    }
+}
 
 impl From<StoreError> for RetryLater {
     fn from(error: StoreError) -> Self {
-        Self(error.to_string())
+        match error {
+            StoreError::Unavailable(_) => Self::StoreUnavailable(error.to_string()),
+            StoreError::Corrupt(_) => Self::Delivery(error.to_string()),
+        }
     }
 }
 
@@ -173,7 +192,7 @@ impl ProcessingService {
                 }
             };
         }
-        Err(RetryLater(format!(
+        Err(RetryLater::Delivery(format!(
             "order {order_id} kept changing under the worker"
         )))
     }
@@ -198,7 +217,7 @@ impl ProcessingService {
                 );
                 (Handled::GaveUp, OrderStatus::Failed, Some(reason))
             }
-            Err(ProcessingError::Transient(reason)) => return Err(RetryLater(reason)),
+            Err(ProcessingError::Transient(reason)) => return Err(RetryLater::Delivery(reason)),
         };
         let (next, claimed) = self.finish(order, to, reason, claimant).await?;
         Ok((handled, next, claimed))
@@ -261,7 +280,7 @@ impl ProcessingService {
     ) -> Result<StatusTransition, RetryLater> {
         order
             .transition(to, reason, crate::domain::now())
-            .map_err(|e| RetryLater(e.to_string()))
+            .map_err(|e| RetryLater::Delivery(e.to_string()))
     }
 
     /// The order a step left: announced when the step applied.
@@ -297,7 +316,7 @@ impl ProcessingService {
                 // Read before the send is claimed: a store failure here must not leave a
                 // claim that holds off this order's own retries until it lapses.
                 let user = self.store.user_by_id(order.user_id).await?.ok_or_else(|| {
-                    RetryLater(format!("the user of order {} is missing", order.id))
+                    RetryLater::Delivery(format!("the user of order {} is missing", order.id))
                 })?;
                 let state = self
                     .store
@@ -310,7 +329,7 @@ impl ProcessingService {
             NotificationState::Send => {}
             NotificationState::AlreadySent => return Ok(()),
             NotificationState::InProgress => {
-                return Err(RetryLater(format!(
+                return Err(RetryLater::Delivery(format!(
                     "the {} email of order {} is being sent by another delivery",
                     order.status, order.id
                 )));
@@ -335,7 +354,7 @@ impl ProcessingService {
                 if let Err(error) = released {
                     tracing::warn!(order_id = %order.id, %error, "email claim not released");
                 }
-                return Err(RetryLater(e));
+                return Err(RetryLater::Delivery(e));
             }
             Err(MailError::Rejected(reason)) => {
                 self.observer.email(EmailOutcome::Rejected);

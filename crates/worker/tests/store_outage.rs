@@ -1,0 +1,141 @@
+//! The worker against the real SQLite store and queue while another writer holds the
+//! database: the order waits for the store instead of using up its deliveries.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orderflow_core::ports::{
+    InventoryStore, OrderProcessor, OrderStore, ProcessingError, Queue, Store,
+};
+use orderflow_core::usecases::ProcessingService;
+use orderflow_core::{Order, OrderStatus};
+use orderflow_infra::file::FileMailer;
+use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
+use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_testkit::fixtures;
+use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker, WorkerSettings};
+
+/// How long the other writer holds the database: past the store's busy timeout (5 s), so
+/// the worker's writes fail as unavailable at least once.
+const HOLD: Duration = Duration::from_secs(7);
+
+/// Accepts every order; the first time, it first has another connection take the
+/// database's write lock and hold it for [`HOLD`], as another process writing would.
+struct LocksTheDatabaseOnce {
+    database: PathBuf,
+    locked: AtomicBool,
+}
+
+#[async_trait]
+impl OrderProcessor for LocksTheDatabaseOnce {
+    async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
+        if !self.locked.swap(true, Ordering::SeqCst) {
+            let (taken, lock_taken) = std::sync::mpsc::channel();
+            let database = self.database.clone();
+            std::thread::spawn(move || {
+                let conn = rusqlite::Connection::open(database).unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                taken.send(()).unwrap();
+                std::thread::sleep(HOLD);
+                conn.execute_batch("ROLLBACK").unwrap();
+            });
+            lock_taken.recv().unwrap();
+        }
+        Ok(())
+    }
+}
+
+fn worker_settings() -> WorkerSettings {
+    WorkerSettings {
+        visibility: Duration::from_secs(1),
+        retry_base: Duration::from_millis(100),
+        wait: Duration::from_millis(200),
+        ..WorkerSettings::default()
+    }
+}
+
+async fn placed_order(store: &SqliteStore) -> Order {
+    let user = fixtures::given_user(store, "outage@example.com").await;
+    let catalog = [fixtures::product("a", 100, 10)];
+    store.upsert_products(&catalog).await.unwrap();
+    let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
+    store.place_order(&order, None, None).await.unwrap();
+    order
+}
+
+fn processing(store: &Arc<SqliteStore>, dir: &Path) -> ProcessingService {
+    ProcessingService::new(
+        Arc::clone(store) as Arc<dyn Store>,
+        Arc::new(MemoryOrderCache::new(100, Duration::from_secs(60))),
+        Arc::new(FileMailer::new(&dir.join("mail"), "shop <shop@example.com>").unwrap()),
+        Arc::new(MemoryStatusBroadcaster::new(16)),
+        Arc::new(LocksTheDatabaseOnce {
+            database: dir.join(SqliteStore::FILE_NAME),
+            locked: AtomicBool::new(false),
+        }),
+        Duration::from_secs(1),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let order = placed_order(&store).await;
+    // One delivery: a failure the worker let through would fail the order, or leave it
+    // PROCESSING with its message dead-lettered when even that could not be written.
+    let queue = Arc::new(SqliteQueue::new(&store, 1));
+    let stop = CancellationToken::new();
+    let relay = OutboxRelay::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&queue) as Arc<dyn Queue>,
+        RelaySettings::default(),
+    );
+    let worker = Worker::new(
+        Arc::clone(&queue) as Arc<dyn Queue>,
+        Arc::new(processing(&store, dir.path())),
+        worker_settings(),
+    );
+    let running = [
+        tokio::spawn(relay.run(stop.clone())),
+        tokio::spawn(worker.run(stop.clone())),
+    ];
+
+    let deadline = std::time::Instant::now() + HOLD + Duration::from_secs(30);
+    let processed = loop {
+        let current = store.order(order.id).await.unwrap().unwrap();
+        if current.status != OrderStatus::Pending && current.status != OrderStatus::Processing {
+            break current;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order is still {}",
+            current.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(processed.status, OrderStatus::Processed, "{processed:?}");
+    let email = dir
+        .path()
+        .join("mail")
+        .join(format!("{}-processed.eml", order.id));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !email.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no email at {email:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let depth = queue.depth().await.unwrap();
+    assert_eq!(depth.dead_lettered, 0, "{depth:?}");
+
+    stop.cancel();
+    for task in running {
+        task.await.unwrap();
+    }
+}
