@@ -65,14 +65,6 @@ pub enum RetryLater {
     Delivery(String),
 }
 
-impl RetryLater {
-    pub fn reason(&self) -> &str {
-        match self {
-            Self::StoreUnavailable(reason) | Self::Delivery(reason) => reason,
-        }
-    }
-}
-
 impl From<StoreError> for RetryLater {
     fn from(error: StoreError) -> Self {
         match error {
