@@ -463,17 +463,26 @@ impl std::ops::Deref for TestApp {
 }
 
 pub fn emails_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    files_in(dir, "eml")
+        .iter()
+        .filter_map(|path| path.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The files of `dir` whose names end in `.{extension}`, sorted; none if it cannot be read.
+fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.ends_with(".eml"))
+                .map(|e| e.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == extension))
                 .collect()
         })
         .unwrap_or_default();
-    names.sort();
-    names
+    files.sort();
+    files
 }
 
 /// Polls `check` until it gives a value; fails naming `what` after `within`.
@@ -587,17 +596,7 @@ const LOG_PROBLEMS: usize = 30;
 const LOG_TAIL: usize = 5;
 
 fn show_logs(dir: &Path) {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    logs.sort();
-    for log in logs {
+    for log in files_in(dir, "log") {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         // The processes log JSON lines, the default format.
