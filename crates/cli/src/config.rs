@@ -46,8 +46,8 @@ pub struct RunArgs {
     /// The window failed logins are counted in (default 15m).
     #[arg(long, env = "LOGIN_FAILURE_WINDOW")]
     pub login_failure_window: Option<String>,
-    /// Threads that hash and verify passwords, each holding 12 MiB while it hashes (default:
-    /// one per core).
+    /// Threads that hash and verify passwords, each holding 7 MiB while it hashes (default:
+    /// two per core).
     #[arg(long, env = "PASSWORD_HASH_THREADS")]
     pub password_hash_threads: Option<String>,
     /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is trusted.
@@ -166,7 +166,7 @@ pub struct Settings {
     /// `None`: use (or create) the secret kept in `data_dir`.
     pub jwt_secret: Option<JwtSecret>,
     pub access_token_ttl: Duration,
-    /// `None`: one per core.
+    /// `None`: two per core.
     pub password_hash_threads: Option<usize>,
     pub api: ApiSettings,
     pub cache_ttl: Duration,
@@ -778,7 +778,7 @@ mod tests {
     }
 
     #[test]
-    fn password_hash_threads_default_to_the_cores_and_must_be_positive() {
+    fn password_hash_threads_are_optional_and_must_be_positive() {
         let settings = Settings::load_from(&RunArgs::default(), no_env).expect("valid");
         assert_eq!(settings.password_hash_threads, None);
         let args = RunArgs {

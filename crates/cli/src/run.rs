@@ -245,9 +245,13 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
             JwtSecret::new(bytes).context("the JWT secret kept in DATA_DIR is too short")?
         }
     };
+    // Two per core: during a login flood the hashing threads are always runnable and the
+    // scheduler shares the cores per thread, so with one per core a request load alongside
+    // took most of the CPU and logins slowed to a crawl. Four 7 MiB hashes at a time hold
+    // about what two of the earlier 12 MiB ones did.
     let threads = settings
         .password_hash_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Cheap now: the dummy hash is a constant; hashing threads start idle.
     let hasher = Argon2Hasher::new(threads)?;
     let deps = Dependencies {

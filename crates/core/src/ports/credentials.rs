@@ -24,6 +24,9 @@ pub trait PasswordHasher: Send + Sync {
         password: Password,
         hash: Option<PasswordHash>,
     ) -> Result<bool, CredentialError>;
+    /// Whether `hash` was made with other parameters than new hashes get, so a login that
+    /// verified it should store a new one.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
 #[derive(Debug, Clone)]

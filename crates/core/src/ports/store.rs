@@ -32,6 +32,14 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, normalized_email: &str)
     -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Sets the user's password hash to `new` if it is still `current`; `Ok(false)` when it
+    /// is not (changed since it was read) or the user is unknown.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone)]

@@ -123,13 +123,38 @@ impl AuthService {
         };
         let record = self.store.user_by_email(email.normalized()).await?;
         let hash = record.as_ref().map(|r| r.password_hash.clone());
-        let verified = self.hasher.verify(password, hash).await?;
+        let verified = self.hasher.verify(password.clone(), hash).await?;
         match record {
             Some(record) if verified => {
+                if self.hasher.needs_rehash(&record.password_hash) {
+                    self.rehash(&record, password).await;
+                }
                 self.start_session(record.user, TokenFamilyId::generate())
                     .await
             }
             _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Moves a hash made with older parameters to the current ones, while the password is at
+    /// hand. The login goes on whatever happens: the old hash still verifies.
+    async fn rehash(&self, record: &UserRecord, password: Password) {
+        let user = record.user.id;
+        let replaced = match self.hasher.hash(password).await {
+            Ok(new) => {
+                self.store
+                    .replace_password_hash(user, &record.password_hash, &new)
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "could not rehash the password");
+                return;
+            }
+        };
+        match replaced {
+            Ok(true) => tracing::info!(%user, "password hash moved to the current parameters"),
+            Ok(false) => tracing::debug!(%user, "password hash changed meanwhile; kept"),
+            Err(e) => tracing::warn!(%user, error = %e, "could not store the rehashed password"),
         }
     }
 

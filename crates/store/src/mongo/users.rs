@@ -52,4 +52,21 @@ impl UserStore for MongoStore {
             .map(|d| d.user())
             .transpose()
     }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .users
+            .update_one(
+                doc! { "_id": id.to_string(), "passwordHash": current.as_phc() },
+                doc! { "$set": { "passwordHash": new.as_phc() } },
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(result.modified_count == 1)
+    }
 }

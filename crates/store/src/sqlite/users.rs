@@ -73,4 +73,23 @@ impl UserStore for SqliteStore {
             })
             .await
     }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let (current, new) = (current.as_phc().to_owned(), new.as_phc().to_owned());
+        self.db
+            .write(move |tx| {
+                let replaced = tx
+                    .prepare_cached(
+                        "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
+                    )?
+                    .execute(params![id.to_string(), current, new])?;
+                Ok(Outcome::Commit(replaced == 1))
+            })
+            .await
+    }
 }

@@ -45,6 +45,7 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@each $fresh;
             email_is_unique_case_insensitively,
             users_are_found_by_id_and_email,
+            a_password_hash_is_replaced_only_while_it_is_the_current_one,
             refresh_tokens_rotate_and_reuse_revokes_the_family,
             expired_refresh_tokens_are_rejected,
             revoking_a_family_kills_every_token_in_it,

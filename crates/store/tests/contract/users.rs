@@ -48,3 +48,41 @@ pub async fn users_are_found_by_id_and_email(store: &dyn Store) {
             .is_none()
     );
 }
+
+pub async fn a_password_hash_is_replaced_only_while_it_is_the_current_one(store: &dyn Store) {
+    let id = given_user(store, "rehash@example.com").await;
+    let original = stored_hash(store, "rehash@example.com").await;
+    let newer =
+        PasswordHash::from_phc("$argon2id$v=19$m=7168,t=5,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
+    let stale = PasswordHash::from_phc("$argon2id$v=19$m=7168,t=5,p=1$c3RhbGU$c3RhbGU".into());
+
+    assert!(
+        store
+            .replace_password_hash(id, &original, &newer)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored_hash(store, "rehash@example.com").await, newer);
+
+    assert!(
+        !store
+            .replace_password_hash(id, &original, &stale)
+            .await
+            .unwrap(),
+        "the hash it was read as is no longer the stored one"
+    );
+    assert_eq!(stored_hash(store, "rehash@example.com").await, newer);
+
+    assert!(
+        !store
+            .replace_password_hash(UserId::generate(), &newer, &stale)
+            .await
+            .unwrap(),
+        "unknown user"
+    );
+}
+
+async fn stored_hash(store: &dyn Store, email: &str) -> PasswordHash {
+    let record = store.user_by_email(email).await.unwrap();
+    record.expect("the user is registered").password_hash
+}

@@ -10,8 +10,8 @@ use orderflow_core::ports::{
     UserStore,
 };
 use orderflow_core::{
-    IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductId, StatusTransition, TokenHash,
-    TraceParent, User, UserId,
+    IdempotencyKey, Order, OrderId, OrderStatus, PasswordHash, Product, ProductId,
+    StatusTransition, TokenHash, TraceParent, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -65,6 +65,19 @@ impl UserStore for InstrumentedStore {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.call("user_by_id", self.inner.user_by_id(id)).await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        self.call(
+            "replace_password_hash",
+            self.inner.replace_password_hash(id, current, new),
+        )
+        .await
     }
 }
 
