@@ -58,6 +58,15 @@ def seconds(raw):
     return int(raw[:-1])
 
 
+def mebibytes(quantity):
+    """A Kubernetes memory quantity in MiB (the suffixes the chart uses)."""
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for suffix in sorted(units, key=len, reverse=True):
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * units[suffix]
+    return float(quantity) / 2**20
+
+
 def env_of(container):
     return {e["name"]: e.get("value") for e in container.get("env", [])}
 
@@ -112,6 +121,16 @@ def check_release(name, docs):
             # A Redis outage must not take every API pod out of its Service.
             if "cache" not in (env_of(pod["containers"][0]).get("READINESS_OPTIONAL") or "").split(","):
                 problem(where, "readiness does not treat the cache as optional")
+            # Left unset, the hashing threads follow the node's cores, and so does the memory
+            # a login flood takes (7 MiB a hash): it must fit the limit beside the request's.
+            threads = env_of(pod["containers"][0]).get("PASSWORD_HASH_THREADS")
+            memory = {kind: amounts.get("memory")
+                      for kind, amounts in pod["containers"][0].get("resources", {}).items()}
+            if threads is None:
+                problem(where, "PASSWORD_HASH_THREADS is not set")
+            elif memory.get("requests") and memory.get("limits") and \
+                    int(threads) * 7 + mebibytes(memory["requests"]) > mebibytes(memory["limits"]):
+                problem(where, f"{threads} hashes of 7 MiB do not fit the memory limit beside the request")
         if component == "worker":
             deadline = seconds(env_of(pod["containers"][0])["WORKER_SHUTDOWN_DEADLINE"])
             if pod["terminationGracePeriodSeconds"] <= deadline:
