@@ -7,6 +7,11 @@ use orderflow_core::{
 
 /// A registered user with `email` (the hash is a placeholder: no test logs in with it).
 pub async fn given_user(store: &dyn Store, email: &str) -> UserId {
+    given_user_with_hash(store, email, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").await
+}
+
+/// A registered user with `email` whose stored password hash is `phc`.
+pub async fn given_user_with_hash(store: &dyn Store, email: &str, phc: &str) -> UserId {
     let user = User {
         id: UserId::generate(),
         name: UserName::parse("Test User").unwrap(),
@@ -15,13 +20,17 @@ pub async fn given_user(store: &dyn Store, email: &str) -> UserId {
     };
     let record = UserRecord {
         user: user.clone(),
-        password_hash: PasswordHash::from_phc(
-            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        ),
+        password_hash: PasswordHash::from_phc(phc.to_owned()),
     };
     assert!(store.insert_user(&record).await.unwrap(), "{email} is new");
     user.id
 }
+
+/// The password of [`EARLIER_COST_HASH`].
+pub const EARLIER_COST_PASSWORD: &str = "a legacy password";
+/// An Argon2id hash of the cost new hashes had before (12 MiB, 3 passes), which logins
+/// replace with one of the current cost.
+pub const EARLIER_COST_HASH: &str = "$argon2id$v=19$m=12288,t=3,p=1$8sn2id9BPV0FE1X5B/0Rsw$8g8p1V8J8n8iqm0P6IydtIlNxOTyZyayM3FbUWa94xw";
 
 /// A USD product named after its id.
 pub fn product(id: &str, price: i64, stock: u32) -> Product {

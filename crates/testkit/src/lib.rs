@@ -11,3 +11,4 @@ pub mod link;
 pub mod queue_contract;
 pub mod rate_limit_contract;
 pub mod services;
+pub mod wait;

@@ -9,6 +9,7 @@ use orderflow_core::ports::{InventoryStore, OrderStore, OutboxStore, Queue, Stor
 use orderflow_core::{Order, OrderMessage};
 use orderflow_store::{SqliteQueue, SqliteStore};
 use orderflow_testkit::fixtures;
+use orderflow_testkit::wait::eventually;
 use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings};
 
 async fn store_with_orders(dir: &std::path::Path, count: usize) -> (Arc<SqliteStore>, Vec<Order>) {
@@ -45,14 +46,12 @@ async fn concurrent_relays_publish_each_entry_exactly_once() {
             tokio::spawn(relay.run(stop.clone()))
         })
         .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while store.outbox_backlog().await.unwrap() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "relays did not drain the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the relays to drain the outbox",
+        || async { (store.outbox_backlog().await.unwrap() == 0).then_some(()) },
+    )
+    .await;
     stop.cancel();
     for relay in relays {
         relay.await.unwrap();

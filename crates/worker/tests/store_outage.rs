@@ -17,6 +17,7 @@ use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
 use orderflow_testkit::fixtures;
+use orderflow_testkit::wait::{eventually, eventually_or};
 use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker, WorkerSettings};
 
 /// How long the other writer holds the database: past the store's busy timeout (5 s), so
@@ -105,32 +106,25 @@ async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_proces
         tokio::spawn(worker.run(stop.clone())),
     ];
 
-    let deadline = std::time::Instant::now() + HOLD + Duration::from_secs(30);
-    let processed = loop {
+    let processed = eventually_or(HOLD + Duration::from_secs(30), "a final status", || async {
         let current = store.order(order.id).await.unwrap().unwrap();
-        if current.status != OrderStatus::Pending && current.status != OrderStatus::Processing {
-            break current;
+        match current.status {
+            OrderStatus::Pending | OrderStatus::Processing => {
+                Err(format!("the order is still {}", current.status))
+            }
+            _ => Ok(current),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the order is still {}",
-            current.status
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(processed.status, OrderStatus::Processed, "{processed:?}");
     let email = dir
         .path()
         .join("mail")
         .join(format!("{}-processed.eml", order.id));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !email.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no email at {email:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(10), "the email", || async {
+        email.exists().then_some(())
+    })
+    .await;
     let depth = queue.depth().await.unwrap();
     assert_eq!(depth.dead_lettered, 0, "{depth:?}");
 

@@ -1,5 +1,4 @@
-use orderflow_core::ports::UserRecord;
-use orderflow_core::{Email, PasswordHash, User, UserId, UserName};
+use orderflow_testkit::fixtures::{EARLIER_COST_HASH, EARLIER_COST_PASSWORD, given_user_with_hash};
 use reqwest::Method;
 use serde_json::json;
 
@@ -102,25 +101,11 @@ async fn login_issues_tokens_and_a_strict_refresh_cookie() {
     assert_eq!(me["user"], body["user"]);
 }
 
-/// The password of [`EARLIER_COST_HASH`], an Argon2id hash of the cost new hashes had
-/// before (12 MiB, 3 passes).
-const EARLIER_COST_PASSWORD: &str = "a legacy password";
-const EARLIER_COST_HASH: &str = "$argon2id$v=19$m=12288,t=3,p=1$8sn2id9BPV0FE1X5B/0Rsw$8g8p1V8J8n8iqm0P6IydtIlNxOTyZyayM3FbUWa94xw";
-
 #[tokio::test]
 async fn a_login_replaces_a_hash_of_an_earlier_cost_with_one_of_the_current_cost() {
     let app = spawn_app().await;
     let email = "earlier@example.com";
-    let record = UserRecord {
-        user: User {
-            id: UserId::generate(),
-            name: UserName::parse("Earlier").unwrap(),
-            email: Email::parse(email).unwrap(),
-            created_at: orderflow_core::now(),
-        },
-        password_hash: PasswordHash::from_phc(EARLIER_COST_HASH.into()),
-    };
-    assert!(app.backends.store.insert_user(&record).await.unwrap());
+    given_user_with_hash(app.backends.store.as_ref(), email, EARLIER_COST_HASH).await;
     let stored_hash = || async {
         let record = app.backends.store.user_by_email(email).await.unwrap();
         record.unwrap().password_hash.as_phc().to_owned()

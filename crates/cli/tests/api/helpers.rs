@@ -12,6 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub use orderflow_testkit::wait::eventually;
+
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const PASSWORD: &str = "Tr0ub4dor&3 horse staple";
 
@@ -483,39 +485,6 @@ fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
-}
-
-/// Polls `check` until it gives a value; fails naming `what` after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    eventually_or(within, what, || {
-        let polled = check();
-        async { polled.await.ok_or_else(String::new) }
-    })
-    .await
-}
-
-/// As [`eventually`], with `check` saying what it still waits for; the failure names the last.
-pub async fn eventually_or<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let pending = match check().await {
-            Ok(value) => return value,
-            Err(pending) => pending,
-        };
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}; {pending}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// `orderflow` as built for these tests.

@@ -10,13 +10,14 @@ use orderflow_store::SqliteStore;
 use orderflow_testkit::aws;
 use orderflow_testkit::link::FaultyLink;
 use orderflow_testkit::services::{PrivateRedis, aws_endpoint, free_port, fresh_mongo_uri};
+use orderflow_testkit::wait::eventually_or;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::helpers::{
-    BINARY, Http, TestApp, eventually, eventually_or, spawn_serve, spawn_serve_with_env,
-    start_process, terminate_and_expect_clean_exit, unique_email,
+    BINARY, Http, TestApp, eventually, spawn_serve, spawn_serve_with_env, start_process,
+    terminate_and_expect_clean_exit, unique_email,
 };
 use crate::invariants::assert_invariants;
 
