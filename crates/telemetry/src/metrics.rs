@@ -61,6 +61,8 @@ pub struct Metrics {
     received: IntCounter,
     deleted: IntCounter,
     dead_lettered: IntCounter,
+    store_retries: IntCounter,
+    waiting_for_store: IntGauge,
     message_age: Histogram,
     queue_messages: IntGaugeVec,
     outbox_backlog: IntGauge,
@@ -250,6 +252,14 @@ impl Metrics {
         registry
             .register(Box::new(outbox_backlog.clone()))
             .expect("registered once");
+        let waiting_for_store = IntGauge::new(
+            "orderflow_worker_orders_waiting_for_store",
+            "Orders a worker holds, their messages kept hidden, until the store can be used again",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(waiting_for_store.clone()))
+            .expect("registered once");
         let cache_requests = counter_vec(
             &registry,
             "orderflow_cache_requests_total",
@@ -312,6 +322,12 @@ impl Metrics {
                 "orderflow_queue_dead_lettered_total",
                 "Messages left to the dead-letter queue after their last delivery",
             ),
+            store_retries: counter(
+                &registry,
+                "orderflow_worker_store_retries_total",
+                "Orders tried again in place because the store could not be used",
+            ),
+            waiting_for_store,
             message_age: histogram(
                 &registry,
                 "orderflow_queue_message_age_seconds",
@@ -437,6 +453,18 @@ impl Metrics {
         self.dead_lettered.inc();
     }
 
+    /// An order found the store unavailable and waits to be tried again in place; the
+    /// returned guard counts it as waiting until it is dropped, however its delivery ends.
+    pub fn store_unavailable(&self) -> WaitingForStore {
+        self.waiting_for_store.inc();
+        WaitingForStore(self.waiting_for_store.clone())
+    }
+
+    /// One more try of an order that found the store unavailable.
+    pub fn store_retried(&self) {
+        self.store_retries.inc();
+    }
+
     pub fn delivery_handled(&self, took: Duration) {
         self.processing_duration.observe(took.as_secs_f64());
     }
@@ -473,6 +501,16 @@ impl Metrics {
     pub fn outbox_backlog(&self, entries: u64) {
         self.outbox_backlog
             .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+}
+
+/// An order counted in `orderflow_worker_orders_waiting_for_store` while this lives.
+#[must_use = "the order counts as waiting only while the guard lives"]
+pub struct WaitingForStore(IntGauge);
+
+impl Drop for WaitingForStore {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

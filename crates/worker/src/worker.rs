@@ -336,6 +336,9 @@ impl Job {
         delivery: &Delivery,
     ) -> Result<Handled, RetryLater> {
         let mut outage = 0u32;
+        // Counts this order as waiting from its first failed try until it settles, or until
+        // its delivery ends otherwise (released at shutdown, or cut off by the deadline).
+        let mut waiting = None;
         loop {
             let mut result = self.processing.handle(order_id, delivery).await;
             if let Err(RetryLater::Delivery(e)) = &result
@@ -348,6 +351,7 @@ impl Job {
                 return result;
             };
             outage = outage.saturating_add(1);
+            waiting.get_or_insert_with(|| self.metrics.store_unavailable());
             let pause = exponential(
                 self.settings.retry_base,
                 self.settings.retry_max.min(STORE_RETRY_MAX),
@@ -359,6 +363,7 @@ impl Job {
                 () = self.shutdown.cancelled() => return result,
                 () = tokio::time::sleep(pause) => {}
             }
+            self.metrics.store_retried();
         }
     }
 

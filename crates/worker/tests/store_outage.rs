@@ -16,6 +16,7 @@ use orderflow_core::{Order, OrderStatus};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
+use orderflow_telemetry::{Metrics, exposition};
 use orderflow_testkit::fixtures;
 use orderflow_testkit::wait::{eventually, eventually_or};
 use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker, WorkerSettings};
@@ -96,16 +97,25 @@ async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_proces
         Arc::clone(&queue) as Arc<dyn Queue>,
         RelaySettings::default(),
     );
+    let metrics = Arc::new(Metrics::new());
     let worker = Worker::new(
         Arc::clone(&queue) as Arc<dyn Queue>,
         Arc::new(processing(&store, dir.path())),
         worker_settings(),
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let running = [
         tokio::spawn(relay.run(stop.clone())),
         tokio::spawn(worker.run(stop.clone())),
     ];
 
+    // While the database is held, operators see the order waiting for the store.
+    eventually(
+        HOLD + Duration::from_secs(5),
+        "the order counted as waiting for the store",
+        || async { (sample(&metrics, WAITING) == 1.0).then_some(()) },
+    )
+    .await;
     let processed = eventually_or(HOLD + Duration::from_secs(30), "a final status", || async {
         let current = store.order(order.id).await.unwrap().unwrap();
         match current.status {
@@ -127,9 +137,31 @@ async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_proces
     .await;
     let depth = queue.depth().await.unwrap();
     assert_eq!(depth.dead_lettered, 0, "{depth:?}");
+    assert_eq!(
+        sample(&metrics, WAITING),
+        0.0,
+        "no order waits once it is processed"
+    );
+    assert!(
+        sample(&metrics, RETRIES) >= 1.0,
+        "the tries in place are counted"
+    );
 
     stop.cancel();
     for task in running {
         task.await.unwrap();
     }
+}
+
+const WAITING: &str = "orderflow_worker_orders_waiting_for_store";
+const RETRIES: &str = "orderflow_worker_store_retries_total";
+
+/// The value of an unlabelled series in the worker's metrics.
+fn sample(metrics: &Metrics, name: &str) -> f64 {
+    let (_, text) = exposition(metrics.registry());
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} is not exported"))
+        .parse()
+        .unwrap()
 }
