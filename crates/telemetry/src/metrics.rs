@@ -8,6 +8,7 @@ use hashbrown::{Equivalent, HashMap};
 
 use orderflow_core::ports::{EmailOutcome, PipelineObserver, QueueDepth};
 use orderflow_core::{Order, OrderStatus};
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -75,20 +76,37 @@ pub struct Metrics {
     dependency_duration: HistogramVec,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
-    let metric = IntCounter::new(name, help).expect("metric names here are valid");
+/// Registers `metric` with `registry` and hands it back.
+fn registered<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
     registry
         .register(Box::new(metric.clone()))
         .expect("each metric is registered once");
     metric
 }
 
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    registered(
+        registry,
+        IntCounter::new(name, help).expect("metric names here are valid"),
+    )
+}
+
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("each metric is registered once");
-    metric
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    registered(registry, IntGauge::new(name, help).expect("valid metric"))
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    registered(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn histogram_vec(
@@ -98,24 +116,22 @@ fn histogram_vec(
     labels: &[&str],
     buckets: &[f64],
 ) -> HistogramVec {
-    let metric = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-        labels,
+    registered(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        )
+        .expect("valid metric"),
     )
-    .expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("each metric is registered once");
-    metric
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
-        .expect("valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("each metric is registered once");
-    metric
+    registered(
+        registry,
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+            .expect("valid metric"),
+    )
 }
 
 static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(0);
@@ -219,47 +235,15 @@ fn memoized<M>(
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "orderflow_build_info",
-                "The running orderflow version; always 1",
-            ),
+        let build_info = gauge_vec(
+            &registry,
+            "orderflow_build_info",
+            "The running orderflow version; always 1",
             &["version"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(build_info.clone()))
-            .expect("registered once");
+        );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let queue_messages = IntGaugeVec::new(
-            Opts::new(
-                "orderflow_queue_messages",
-                "Messages in the order queue by state (visible, in_flight, dead_lettered), as last sampled",
-            ),
-            &["state"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(queue_messages.clone()))
-            .expect("registered once");
-        let outbox_backlog = IntGauge::new(
-            "orderflow_outbox_backlog",
-            "Outbox entries not yet published to the queue, as last sampled",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(outbox_backlog.clone()))
-            .expect("registered once");
-        let waiting_for_store = IntGauge::new(
-            "orderflow_worker_orders_waiting_for_store",
-            "Orders a worker holds, their messages kept hidden, until the store can be used again",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(waiting_for_store.clone()))
-            .expect("registered once");
         let cache_requests = counter_vec(
             &registry,
             "orderflow_cache_requests_total",
@@ -327,15 +311,28 @@ impl Metrics {
                 "orderflow_worker_store_retries_total",
                 "Orders tried again in place because the store could not be used",
             ),
-            waiting_for_store,
+            waiting_for_store: gauge(
+                &registry,
+                "orderflow_worker_orders_waiting_for_store",
+                "Orders a worker holds, their messages kept hidden, until the store can be used again",
+            ),
             message_age: histogram(
                 &registry,
                 "orderflow_queue_message_age_seconds",
                 "Age of a message when received (time since it was sent)",
                 PIPELINE_BUCKETS,
             ),
-            queue_messages,
-            outbox_backlog,
+            queue_messages: gauge_vec(
+                &registry,
+                "orderflow_queue_messages",
+                "Messages in the order queue by state (visible, in_flight, dead_lettered), as last sampled",
+                &["state"],
+            ),
+            outbox_backlog: gauge(
+                &registry,
+                "orderflow_outbox_backlog",
+                "Outbox entries not yet published to the queue, as last sampled",
+            ),
             cache_hits: cache_requests.with_label_values(&["hit"]),
             cache_misses: cache_requests.with_label_values(&["miss"]),
             cache_errors: counter(
