@@ -26,6 +26,14 @@ pub async fn given_user_with_hash(store: &dyn Store, email: &str, phc: &str) -> 
     user.id
 }
 
+/// The password hash stored for the user registered with `email` (as normalized).
+pub async fn stored_password_hash(store: &dyn Store, email: &str) -> PasswordHash {
+    let record = store.user_by_email(email).await.unwrap();
+    record
+        .unwrap_or_else(|| panic!("{email} is registered"))
+        .password_hash
+}
+
 /// The password of [`EARLIER_COST_HASH`].
 pub const EARLIER_COST_PASSWORD: &str = "a legacy password";
 /// An Argon2id hash of the cost new hashes had before (12 MiB, 3 passes), which logins

@@ -1,4 +1,6 @@
-use orderflow_testkit::fixtures::{EARLIER_COST_HASH, EARLIER_COST_PASSWORD, given_user_with_hash};
+use orderflow_testkit::fixtures::{
+    EARLIER_COST_HASH, EARLIER_COST_PASSWORD, given_user_with_hash, stored_password_hash,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -107,8 +109,10 @@ async fn a_login_replaces_a_hash_of_an_earlier_cost_with_one_of_the_current_cost
     let email = "earlier@example.com";
     given_user_with_hash(app.backends.store.as_ref(), email, EARLIER_COST_HASH).await;
     let stored_hash = || async {
-        let record = app.backends.store.user_by_email(email).await.unwrap();
-        record.unwrap().password_hash.as_phc().to_owned()
+        stored_password_hash(app.backends.store.as_ref(), email)
+            .await
+            .as_phc()
+            .to_owned()
     };
 
     app.login(email, "not the password").await.expect(401);

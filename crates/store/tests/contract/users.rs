@@ -1,6 +1,8 @@
 use orderflow_core::ports::{Store, UserRecord};
 use orderflow_core::{Email, PasswordHash, User, UserId, UserName};
 
+use orderflow_testkit::fixtures::stored_password_hash;
+
 use super::{given_user, now};
 
 pub async fn email_is_unique_case_insensitively(store: &dyn Store) {
@@ -51,7 +53,7 @@ pub async fn users_are_found_by_id_and_email(store: &dyn Store) {
 
 pub async fn a_password_hash_is_replaced_only_while_it_is_the_current_one(store: &dyn Store) {
     let id = given_user(store, "rehash@example.com").await;
-    let original = stored_hash(store, "rehash@example.com").await;
+    let original = stored_password_hash(store, "rehash@example.com").await;
     let newer =
         PasswordHash::from_phc("$argon2id$v=19$m=7168,t=5,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
     let stale = PasswordHash::from_phc("$argon2id$v=19$m=7168,t=5,p=1$c3RhbGU$c3RhbGU".into());
@@ -62,7 +64,10 @@ pub async fn a_password_hash_is_replaced_only_while_it_is_the_current_one(store:
             .await
             .unwrap()
     );
-    assert_eq!(stored_hash(store, "rehash@example.com").await, newer);
+    assert_eq!(
+        stored_password_hash(store, "rehash@example.com").await,
+        newer
+    );
 
     assert!(
         !store
@@ -71,7 +76,10 @@ pub async fn a_password_hash_is_replaced_only_while_it_is_the_current_one(store:
             .unwrap(),
         "the hash it was read as is no longer the stored one"
     );
-    assert_eq!(stored_hash(store, "rehash@example.com").await, newer);
+    assert_eq!(
+        stored_password_hash(store, "rehash@example.com").await,
+        newer
+    );
 
     assert!(
         !store
@@ -80,9 +88,4 @@ pub async fn a_password_hash_is_replaced_only_while_it_is_the_current_one(store:
             .unwrap(),
         "unknown user"
     );
-}
-
-async fn stored_hash(store: &dyn Store, email: &str) -> PasswordHash {
-    let record = store.user_by_email(email).await.unwrap();
-    record.expect("the user is registered").password_hash
 }
