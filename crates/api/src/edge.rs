@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use orderflow_core::TraceParent;
-use orderflow_telemetry::Metrics;
+use orderflow_telemetry::{Held, Metrics};
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
@@ -84,6 +84,7 @@ where
         EdgeFuture {
             inner,
             finish: Some(Finish {
+                _in_flight: self.edge.metrics.request_started(),
                 edge: Arc::clone(&self.edge),
                 started,
                 method,
@@ -107,6 +108,10 @@ fn route_name(route: Option<&MatchedPath>) -> &str {
 
 /// What the answer needs of its request.
 struct Finish {
+    /// Counts the request in flight until its answer's head is out, or until it is dropped
+    /// unanswered: a worker in the same process yields to requests (see the worker's
+    /// `Yielding`).
+    _in_flight: Held,
     edge: Arc<Edge>,
     started: Instant,
     method: Method,
@@ -206,6 +211,44 @@ mod tests {
             "orderflow_http_requests_total{{method=\"GET\",route=\"{route}\",status_class=\"5xx\"}} 1"
         );
         assert!(counted.contains(&series), "no {series} in\n{counted}");
+    }
+
+    #[tokio::test]
+    async fn a_request_counts_in_flight_until_it_is_answered_or_dropped_unanswered() {
+        let metrics = Arc::new(Metrics::new());
+        let edge = Arc::new(Edge {
+            metrics: Arc::clone(&metrics),
+            headers: SecurityHeaders::new(None),
+        });
+        let seen_by_the_handler = Arc::clone(&metrics);
+        let app = Router::new()
+            .route(
+                "/count",
+                get(move || async move { seen_by_the_handler.requests_in_flight().to_string() }),
+            )
+            .route("/never", get(std::future::pending::<&'static str>))
+            .layer(EdgeLayer(edge));
+
+        let request = Request::get("/count").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"1", "the request itself, while it was handled");
+        assert_eq!(metrics.requests_in_flight(), 0, "answered");
+
+        let request = Request::get("/never").body(Body::empty()).unwrap();
+        let mut unanswered = Box::pin(app.oneshot(request));
+        let still_waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(50), &mut unanswered).await;
+        assert!(still_waiting.is_err());
+        assert_eq!(metrics.requests_in_flight(), 1);
+        drop(unanswered);
+        assert_eq!(
+            metrics.requests_in_flight(),
+            0,
+            "dropped, as by a client gone"
+        );
     }
 
     #[tokio::test]

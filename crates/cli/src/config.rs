@@ -11,7 +11,7 @@ use orderflow_api::auth::JwtSecret;
 use orderflow_api::{ApiSettings, ConnectionLimits, OptionalDependency};
 use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
 use orderflow_infra::redis::RedisSettings;
-use orderflow_worker::WorkerSettings;
+use orderflow_worker::{WorkerSettings, YieldToRequests};
 
 #[derive(Debug, Default, Clone, Args)]
 pub struct RunArgs {
@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// How long a stopping worker finishes in-flight orders (default 20s).
     #[arg(long, env = "WORKER_SHUTDOWN_DEADLINE")]
     pub worker_shutdown_deadline: Option<String>,
+    /// `serve`: requests in flight from which the relay and worker yield the cores to them,
+    /// each taking one batch per 20 ms until they are fewer (default 8; `off`: never).
+    #[arg(long, env = "BACKGROUND_YIELD_AT_REQUESTS")]
+    pub background_yield_at_requests: Option<String>,
     /// Deliveries of a message before it is dead-lettered and its order failed (default 5).
     /// The embedded queue only: SQS takes it from the queue's redrive policy.
     #[arg(long, env = "QUEUE_MAX_RECEIVES")]
@@ -176,6 +180,8 @@ pub struct Settings {
     pub mail_from: String,
     pub mail_dir: PathBuf,
     pub worker: WorkerSettings,
+    /// When the relay and worker of `serve` yield to its requests; `None`: never.
+    pub yield_to_requests: Option<YieldToRequests>,
     pub queue_max_receives: u32,
     /// `Some`: Redis holds the order cache, rate limits and status stream.
     pub redis: Option<RedisSettings>,
@@ -458,6 +464,18 @@ impl Settings {
                 parse_duration(raw).map(|d| worker.shutdown_deadline = d),
             );
         }
+        let mut yield_to_requests = Some(YieldToRequests::default());
+        if let Some(raw) = &args.background_yield_at_requests {
+            check(
+                "BACKGROUND_YIELD_AT_REQUESTS",
+                parse_off_or_positive(raw).map(|n| {
+                    yield_to_requests = n.map(|n| YieldToRequests {
+                        at_requests: n as usize,
+                        ..YieldToRequests::default()
+                    });
+                }),
+            );
+        }
         let mut queue_max_receives = 5;
         if let Some(raw) = &args.queue_max_receives {
             check(
@@ -587,6 +605,7 @@ impl Settings {
             mail_from,
             mail_dir,
             worker,
+            yield_to_requests,
             queue_max_receives,
             redis,
             sqs_queue_url,
@@ -671,6 +690,16 @@ fn parse_positive(raw: &str) -> Result<u32, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{raw:?} is not a positive whole number")),
     }
+}
+
+/// A positive whole number, or `off` (None).
+fn parse_off_or_positive(raw: &str) -> Result<Option<u32>, String> {
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    parse_positive(raw)
+        .map(Some)
+        .map_err(|_| format!("{raw:?} is neither a positive whole number nor off"))
 }
 
 fn parse_bool(raw: &str) -> Result<bool, String> {
@@ -795,6 +824,26 @@ mod tests {
         assert_eq!(
             problems,
             [r#"PASSWORD_HASH_THREADS: "0" is not a positive whole number"#]
+        );
+    }
+
+    #[test]
+    fn background_work_yields_to_requests_unless_told_not_to() {
+        let settings = Settings::load_from(&RunArgs::default(), no_env).expect("valid");
+        assert_eq!(settings.yield_to_requests, Some(YieldToRequests::default()));
+        let with = |raw: &str| {
+            let args = RunArgs {
+                background_yield_at_requests: Some(raw.into()),
+                ..RunArgs::default()
+            };
+            Settings::load_from(&args, no_env)
+        };
+        let settings = with("32").expect("valid");
+        assert_eq!(settings.yield_to_requests.map(|y| y.at_requests), Some(32));
+        assert_eq!(with("OFF").expect("valid").yield_to_requests, None);
+        assert_eq!(
+            with("0").expect_err("zero requests"),
+            [r#"BACKGROUND_YIELD_AT_REQUESTS: "0" is neither a positive whole number nor off"#]
         );
     }
 

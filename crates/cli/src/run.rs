@@ -23,6 +23,7 @@ use orderflow_telemetry::{
 };
 use orderflow_worker::{
     CancellationToken, Housekeeper, OutboxRelay, PipelineSampler, RelaySettings, Worker,
+    WorkerSettings, YieldToRequests,
 };
 
 use crate::config::Settings;
@@ -270,18 +271,25 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
         .with_context(|| format!("cannot listen on {}", settings.listen))
 }
 
-pub fn build_relay(backends: &Backends) -> OutboxRelay {
+/// The relay; `yield_to_requests`: when it yields to the requests of its process.
+pub fn build_relay(backends: &Backends, yield_to_requests: Option<YieldToRequests>) -> OutboxRelay {
     OutboxRelay::new(
         Arc::clone(&backends.background_store),
         Arc::clone(&backends.queue),
-        RelaySettings::default(),
+        RelaySettings {
+            yield_to_requests,
+            ..RelaySettings::default()
+        },
     )
+    .with_metrics(Arc::clone(&backends.metrics))
 }
 
+/// The worker; `yield_to_requests`: when it yields to the requests of its process.
 pub fn build_worker(
     settings: &Settings,
     backends: &Backends,
     processor: Arc<dyn OrderProcessor>,
+    yield_to_requests: Option<YieldToRequests>,
 ) -> Worker {
     let processing = ProcessingService::new(
         Arc::clone(&backends.background_store),
@@ -296,7 +304,10 @@ pub fn build_worker(
     Worker::new(
         Arc::clone(&backends.queue),
         Arc::new(processing),
-        settings.worker.clone(),
+        WorkerSettings {
+            yield_to_requests,
+            ..settings.worker.clone()
+        },
     )
     .with_metrics(Arc::clone(&backends.metrics))
 }
@@ -335,6 +346,11 @@ pub async fn start(
     stop: CancellationToken,
 ) -> anyhow::Result<Running> {
     let mut tasks = tokio::task::JoinSet::new();
+    // Only where the API and the worker share a process: the relay of `orderflow api` feeds
+    // workers elsewhere, and a worker of its own process has no requests to yield to.
+    let yield_to_requests = settings
+        .yield_to_requests
+        .filter(|_| mode.runs_api() && mode.runs_worker());
     let mut api = None;
     let mut worker_probe = None;
     let sampler = PipelineSampler {
@@ -356,7 +372,7 @@ pub async fn start(
             app.run(async move { stopped.cancelled().await }).await;
             Ok(())
         });
-        let relay = build_relay(backends);
+        let relay = build_relay(backends, yield_to_requests);
         let stopped = stop.clone();
         tasks.spawn(async move {
             relay.run(stopped).await;
@@ -379,7 +395,7 @@ pub async fn start(
         tasks.spawn(async move { probe.run(stopped).await });
     }
     if mode.runs_worker() {
-        let worker = build_worker(settings, backends, processor);
+        let worker = build_worker(settings, backends, processor, yield_to_requests);
         let stopped = stop.clone();
         tasks.spawn(async move {
             worker.run(stopped).await;

@@ -12,5 +12,5 @@ pub use instrumented::{
     InstrumentedCache, InstrumentedMailer, InstrumentedQueue, InstrumentedStore,
 };
 pub use logging::{LogFormat, TelemetryGuard, init_logging};
-pub use metrics::{Metrics, WaitingForStore, exposition};
+pub use metrics::{Held, Metrics, exposition};
 pub use trace_context::{continue_trace, link_to, traceparent_of};

@@ -10,8 +10,8 @@ use orderflow_core::ports::{EmailOutcome, PipelineObserver, QueueDepth};
 use orderflow_core::{Order, OrderStatus};
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, from a cached read to a slow dependency.
@@ -54,6 +54,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    http_in_flight: IntGauge,
     orders_placed: IntCounter,
     orders_rejected: IntCounterVec,
     orders_processed: IntCounterVec,
@@ -64,6 +65,7 @@ pub struct Metrics {
     dead_lettered: IntCounter,
     store_retries: IntCounter,
     waiting_for_store: IntGauge,
+    yielded: CounterVec,
     message_age: Histogram,
     queue_messages: IntGaugeVec,
     outbox_backlog: IntGauge,
@@ -265,6 +267,11 @@ impl Metrics {
                 &["method", "route"],
                 LATENCY_BUCKETS,
             ),
+            http_in_flight: gauge(
+                &registry,
+                "orderflow_http_requests_in_flight",
+                "HTTP requests being handled (until their answer's head; a streamed body is not counted)",
+            ),
             orders_placed: counter(&registry, "orderflow_orders_placed_total", "Orders placed"),
             orders_rejected: counter_vec(
                 &registry,
@@ -315,6 +322,17 @@ impl Metrics {
                 &registry,
                 "orderflow_worker_orders_waiting_for_store",
                 "Orders a worker holds, their messages kept hidden, until the store can be used again",
+            ),
+            yielded: registered(
+                &registry,
+                CounterVec::new(
+                    Opts::new(
+                        "orderflow_background_yielded_seconds_total",
+                        "Time the relay and worker of `serve` held off because requests kept the process busy, by work (relay, worker)",
+                    ),
+                    &["work"],
+                )
+                .expect("valid metric"),
             ),
             message_age: histogram(
                 &registry,
@@ -367,6 +385,9 @@ impl Metrics {
         }
         for state in ["visible", "in_flight", "dead_lettered"] {
             metrics.queue_messages.with_label_values(&[state]);
+        }
+        for work in ["relay", "worker"] {
+            metrics.yielded.with_label_values(&[work]);
         }
         metrics
     }
@@ -452,14 +473,31 @@ impl Metrics {
 
     /// An order found the store unavailable and waits to be tried again in place; the
     /// returned guard counts it as waiting until it is dropped, however its delivery ends.
-    pub fn store_unavailable(&self) -> WaitingForStore {
-        self.waiting_for_store.inc();
-        WaitingForStore(self.waiting_for_store.clone())
+    pub fn store_unavailable(&self) -> Held {
+        Held::new(&self.waiting_for_store)
     }
 
     /// One more try of an order that found the store unavailable.
     pub fn store_retried(&self) {
         self.store_retries.inc();
+    }
+
+    /// A request has come in; the returned guard counts it in flight until it is dropped,
+    /// when its answer's head is out or the request is dropped unanswered.
+    pub fn request_started(&self) -> Held {
+        Held::new(&self.http_in_flight)
+    }
+
+    /// The HTTP requests this process is handling now.
+    pub fn requests_in_flight(&self) -> usize {
+        usize::try_from(self.http_in_flight.get()).unwrap_or(0)
+    }
+
+    /// Background `work` (relay, worker) held off for `took` while requests had the cores.
+    pub fn yielded(&self, work: &str, took: Duration) {
+        self.yielded
+            .with_label_values(&[work])
+            .inc_by(took.as_secs_f64());
     }
 
     pub fn delivery_handled(&self, took: Duration) {
@@ -501,11 +539,19 @@ impl Metrics {
     }
 }
 
-/// An order counted in `orderflow_worker_orders_waiting_for_store` while this lives.
-#[must_use = "the order counts as waiting only while the guard lives"]
-pub struct WaitingForStore(IntGauge);
+/// One counted in a gauge (a request in flight, an order waiting for the store) while this
+/// lives, so that every way out of what it counts takes it off again.
+#[must_use = "it counts only while the guard lives"]
+pub struct Held(IntGauge);
 
-impl Drop for WaitingForStore {
+impl Held {
+    fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Held {
     fn drop(&mut self) {
         self.0.dec();
     }

@@ -8,9 +8,11 @@ mod housekeeper;
 mod relay;
 mod sampler;
 mod worker;
+mod yielding;
 
 pub use housekeeper::Housekeeper;
 pub use relay::{OutboxRelay, RelaySettings};
 pub use sampler::PipelineSampler;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Worker, WorkerSettings};
+pub use yielding::YieldToRequests;

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use orderflow_core::TraceParent;
 use orderflow_core::ports::{OutgoingMessage, Queue, Store, StoreError};
-use orderflow_telemetry::{continue_trace, link_to, traceparent_of};
+use orderflow_telemetry::{Metrics, continue_trace, link_to, traceparent_of};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backoff::exponential;
+use crate::yielding::{YieldToRequests, Yielding};
 
 /// The message attribute naming the order (readable without parsing the body).
 const ORDER_ID_ATTRIBUTE: &str = "orderId";
@@ -24,6 +25,9 @@ pub struct RelaySettings {
     pub idle: Duration,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Whether, and when, the relay gives the cores to the requests of its process (see
+    /// [`YieldToRequests`]): beside a worker in the API's process, as in `orderflow serve`.
+    pub yield_to_requests: Option<YieldToRequests>,
 }
 
 impl Default for RelaySettings {
@@ -34,6 +38,7 @@ impl Default for RelaySettings {
             idle: Duration::from_millis(25),
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
+            yield_to_requests: None,
         }
     }
 }
@@ -45,6 +50,7 @@ pub struct OutboxRelay {
     store: Arc<dyn Store>,
     queue: Arc<dyn Queue>,
     settings: RelaySettings,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,16 +67,28 @@ impl OutboxRelay {
             store,
             queue,
             settings,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts the time the relay yields to requests there.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Claims one batch and publishes it in one send and one mark; returns how many entries
     /// were published.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        self.relay_up_to(self.settings.batch).await
+    }
+
+    /// [`Self::relay_once`] with a batch of at most `most` entries.
+    async fn relay_up_to(&self, most: u32) -> Result<usize, RelayError> {
         let now = orderflow_core::now();
         let claimed = self
             .store
-            .claim_outbox(self.settings.batch, self.settings.lease, now)
+            .claim_outbox(self.settings.batch.min(most), self.settings.lease, now)
             .await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -140,9 +158,20 @@ impl OutboxRelay {
 
     /// Relays until `shutdown` is cancelled, backing off while the store or queue fails.
     pub async fn run(self, shutdown: CancellationToken) {
+        let yielding = self
+            .settings
+            .yield_to_requests
+            .map(|policy| Yielding::new(policy, Arc::clone(&self.metrics), "relay"));
         let mut failures = 0u32;
         loop {
-            let pause = match self.relay_once().await {
+            let most = match &yielding {
+                Some(yielding) => yielding.wait_turn(&shutdown).await,
+                None => u32::MAX,
+            };
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let pause = match self.relay_up_to(most).await {
                 Ok(0) => {
                     failures = 0;
                     self.settings.idle

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
+use crate::yielding::{YieldToRequests, Yielding};
 use orderflow_telemetry::{Metrics, continue_trace};
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct WorkerSettings {
     pub retry_max: Duration,
     /// After a shutdown signal, how long in-flight messages may take to finish.
     pub shutdown_deadline: Duration,
+    /// Whether, and when, the worker gives the cores to the requests of its process (see
+    /// [`YieldToRequests`]): for a worker beside the API, as in `orderflow serve`.
+    pub yield_to_requests: Option<YieldToRequests>,
 }
 
 impl Default for WorkerSettings {
@@ -40,6 +44,7 @@ impl Default for WorkerSettings {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             shutdown_deadline: Duration::from_secs(20),
+            yield_to_requests: None,
         }
     }
 }
@@ -83,6 +88,10 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let (deleter, deleting) =
             Deleter::start(Arc::clone(&self.queue), Arc::clone(&self.metrics));
+        let yielding = self
+            .settings
+            .yield_to_requests
+            .map(|policy| Arc::new(Yielding::new(policy, Arc::clone(&self.metrics), "worker")));
         let mut pollers = JoinSet::new();
         for share in self.settings.poller_shares() {
             let poller = Poller {
@@ -93,6 +102,7 @@ impl Worker {
                     settings: self.settings.clone(),
                     metrics: Arc::clone(&self.metrics),
                     shutdown: shutdown.clone(),
+                    yielding: yielding.clone(),
                 },
                 concurrency: share,
             };
@@ -164,7 +174,10 @@ impl Poller {
                     _ = in_flight.join_next() => continue,
                 }
             }
-            let max = u32::try_from(free).unwrap_or(u32::MAX).min(settings.batch);
+            let mut max = u32::try_from(free).unwrap_or(u32::MAX).min(settings.batch);
+            if let Some(yielding) = &job.yielding {
+                max = max.min(yielding.wait_turn(&shutdown).await);
+            }
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
                 received = job.queue.receive(max, settings.wait, settings.visibility) => received,
@@ -234,6 +247,8 @@ struct Job {
     metrics: Arc<Metrics>,
     /// The worker's shutdown signal: ends the waits for an unavailable store.
     shutdown: CancellationToken,
+    /// The worker's turns while it yields to requests, shared by its pollers.
+    yielding: Option<Arc<Yielding>>,
 }
 
 impl Job {

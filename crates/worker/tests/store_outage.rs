@@ -16,10 +16,13 @@ use orderflow_core::{Order, OrderStatus};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
-use orderflow_telemetry::{Metrics, exposition};
+use orderflow_telemetry::Metrics;
 use orderflow_testkit::fixtures;
 use orderflow_testkit::wait::{eventually, eventually_or};
 use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker, WorkerSettings};
+use support::sample;
+
+mod support;
 
 /// How long the other writer holds the database: past the store's busy timeout (5 s), so
 /// the worker's writes fail as unavailable at least once.
@@ -155,13 +158,3 @@ async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_proces
 
 const WAITING: &str = "orderflow_worker_orders_waiting_for_store";
 const RETRIES: &str = "orderflow_worker_store_retries_total";
-
-/// The value of an unlabelled series in the worker's metrics.
-fn sample(metrics: &Metrics, name: &str) -> f64 {
-    let (_, text) = exposition(metrics.registry());
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} is not exported"))
-        .parse()
-        .unwrap()
-}
