@@ -6,8 +6,7 @@
 //! the relay's and worker's writes double the rows the one SQLite writer writes per order.
 //! So while requests keep the process busy, each takes one batch a turn and no more; the
 //! backlog is published and processed at full speed once the flood ends.
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orderflow_telemetry::Metrics;
@@ -18,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YieldToRequests {
-    /// Requests in flight from which the process counts as busy with them.
+    /// Requests in flight, on average over about 20 ms, from which the process counts as
+    /// busy with them.
     pub at_requests: usize,
     /// While it is, the work takes one batch of at most `batch` per turn: the least it keeps
     /// doing, so that a flood that never ends still sees its orders published and processed.
@@ -39,12 +39,18 @@ impl Default for YieldToRequests {
 /// How often yielding work looks at the requests again.
 const LOOK_AGAIN: Duration = Duration::from_millis(2);
 
-/// How long the requests count as many after they were last seen so: how late, at most,
-/// yielding work notices that they are gone. Requests in flight are counted from when the
-/// API reads them until their answer is out, so a flood that keeps the cores busy can leave
-/// most of them unread in their connections for a moment, the count low, and the process no
-/// less busy.
-const LINGER: Duration = Duration::from_millis(50);
+/// How long the requests in flight are averaged over. Requests are counted from when the
+/// API reads them until their answer is out, so the count jumps: a flood that keeps the
+/// cores busy leaves most of its requests unread in their connections for moments, the
+/// count low, and a moderate load has moments of many, after a stall of a few
+/// milliseconds. Yielding on either moment's count would let a flood's placements wait
+/// behind the worker, or hold a moderate load's orders in the outbox for tens of
+/// milliseconds.
+const SMOOTHING: Duration = Duration::from_millis(20);
+
+/// The most one look at the requests moves their average: however long since the last one,
+/// a moment's count is only a quarter of it.
+const MOST_WEIGHT: f64 = 0.25;
 
 /// The turns of one kind of background work while it yields.
 pub(crate) struct Yielding {
@@ -55,9 +61,14 @@ pub(crate) struct Yielding {
     /// When the next batch may start while requests are many. Held by the one task waiting
     /// for it, so that one task, not all, watches the requests.
     next_turn: tokio::sync::Mutex<Instant>,
-    /// When requests were last seen many, in milliseconds since `epoch` (0: never).
-    many_seen_at: AtomicU64,
-    epoch: Instant,
+    requests: Mutex<AverageRequests>,
+}
+
+/// The requests in flight, averaged over about [`SMOOTHING`] as of `at` (`None`: before
+/// the first look).
+struct AverageRequests {
+    average: f64,
+    at: Option<Instant>,
 }
 
 impl Yielding {
@@ -67,23 +78,28 @@ impl Yielding {
             metrics,
             work,
             next_turn: tokio::sync::Mutex::new(Instant::now()),
-            many_seen_at: AtomicU64::new(0),
-            epoch: Instant::now(),
+            requests: Mutex::new(AverageRequests {
+                average: 0.0,
+                at: None,
+            }),
         }
     }
 
-    /// Whether requests are many now or were within the last [`LINGER`].
+    /// Whether the requests in flight, on average, are as many as the policy's.
     fn busy(&self) -> bool {
-        // Counted from 1, so that 0 stands for never.
-        let now = u64::try_from(self.epoch.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        if self.metrics.requests_in_flight() >= self.policy.at_requests {
-            self.many_seen_at.store(now, Ordering::Relaxed);
-            return true;
-        }
-        let seen = self.many_seen_at.load(Ordering::Relaxed);
-        seen != 0 && now.saturating_sub(seen) < LINGER.as_millis() as u64
+        let now_in_flight = self.metrics.requests_in_flight() as f64;
+        let mut requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let weight = requests.at.map_or(MOST_WEIGHT, |at| {
+            let since = now.duration_since(at).as_secs_f64();
+            (1.0 - (-since / SMOOTHING.as_secs_f64()).exp()).min(MOST_WEIGHT)
+        });
+        requests.average += (now_in_flight - requests.average) * weight;
+        requests.at = Some(now);
+        requests.average >= self.policy.at_requests as f64
     }
 
     /// Returns when the next batch may start, and how large it may be: at once and as large

@@ -13,7 +13,7 @@ use orderflow_core::usecases::ProcessingService;
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
-use orderflow_telemetry::Metrics;
+use orderflow_telemetry::{Held, Metrics};
 use orderflow_testkit::fixtures;
 use orderflow_testkit::wait::eventually;
 use orderflow_worker::{
@@ -24,13 +24,21 @@ use support::sample;
 mod support;
 
 const ORDERS: usize = 30;
-/// Yields from 2 requests in flight; its first turn comes at once and its next one not in
-/// these tests.
+/// Yields from 2 requests in flight on average; its first turn comes at once and its next
+/// one not in these tests.
 const POLICY: YieldToRequests = YieldToRequests {
     at_requests: 2,
     turn: Duration::from_secs(3600),
     batch: BATCH,
 };
+
+/// Enough requests in flight that the average of the first look at them (a quarter of
+/// what it sees) is already the policy's.
+fn many_requests(metrics: &Metrics) -> Vec<Held> {
+    (0..4 * POLICY.at_requests)
+        .map(|_| metrics.request_started())
+        .collect()
+}
 const BATCH: u32 = 10;
 const PROCESSED: &str = r#"orderflow_orders_processed_total{outcome="processed"}"#;
 const WORKER_YIELDED: &str = r#"orderflow_background_yielded_seconds_total{work="worker"}"#;
@@ -45,8 +53,8 @@ async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_on
     let catalog = [fixtures::product("a", 100, 1_000)];
     store.upsert_products(&catalog).await.unwrap();
     let metrics = Arc::new(Metrics::new());
-    // Two requests in flight, as the API's edge counts them, before the worker starts.
-    let requests = [metrics.request_started(), metrics.request_started()];
+    // Requests in flight, as the API's edge counts them, before the worker starts.
+    let requests = many_requests(&metrics);
     for _ in 0..ORDERS {
         let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
         store.place_order(&order, None, None).await.unwrap();
@@ -106,7 +114,7 @@ async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_on
     let yielded = sample(&metrics, WORKER_YIELDED);
     assert!(yielded >= 0.5, "the time yielded is counted: {yielded}");
 
-    // One of the requests answered: fewer than the threshold, so the worker takes the rest.
+    // All but one answered: fewer than the policy's, so the worker takes the rest.
     drop(requests);
     let _one_left = metrics.request_started();
     eventually(Duration::from_secs(10), "every order processed", || async {
@@ -132,7 +140,7 @@ async fn a_relay_publishes_one_batch_a_turn_while_requests_are_many_and_the_rest
         store.place_order(&order, None, None).await.unwrap();
     }
     let metrics = Arc::new(Metrics::new());
-    let requests = [metrics.request_started(), metrics.request_started()];
+    let requests = many_requests(&metrics);
     let queue = Arc::new(SqliteQueue::new(&store, 5));
     let relay = OutboxRelay::new(
         Arc::clone(&store) as Arc<dyn Store>,
