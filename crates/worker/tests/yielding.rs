@@ -3,6 +3,7 @@
 //! queue; the requests in flight are counted as the API's edge counts them.
 #![allow(clippy::unwrap_used)]
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,11 @@ use support::sample;
 mod support;
 
 const ORDERS: usize = 30;
+const BATCH: u32 = 10;
+const PROCESSED: &str = r#"orderflow_orders_processed_total{outcome="processed"}"#;
+const WORKER_YIELDED: &str = r#"orderflow_background_yielded_seconds_total{work="worker"}"#;
+const RELAY_YIELDED: &str = r#"orderflow_background_yielded_seconds_total{work="relay"}"#;
+
 /// Yields from 2 requests in flight on average; its first turn comes at once and its next
 /// one not in these tests.
 const POLICY: YieldToRequests = YieldToRequests {
@@ -39,26 +45,28 @@ fn many_requests(metrics: &Metrics) -> Vec<Held> {
         .map(|_| metrics.request_started())
         .collect()
 }
-const BATCH: u32 = 10;
-const PROCESSED: &str = r#"orderflow_orders_processed_total{outcome="processed"}"#;
-const WORKER_YIELDED: &str = r#"orderflow_background_yielded_seconds_total{work="worker"}"#;
-const RELAY_YIELDED: &str = r#"orderflow_background_yielded_seconds_total{work="relay"}"#;
+
+/// A store in `dir` with [`ORDERS`] orders placed, their outbox entries not yet published.
+async fn store_with_placed_orders(dir: &Path) -> Arc<SqliteStore> {
+    let store = Arc::new(SqliteStore::open(dir).unwrap());
+    let user = fixtures::given_user(store.as_ref(), "yield@example.com").await;
+    let catalog = [fixtures::product("a", 100, 1_000)];
+    store.upsert_products(&catalog).await.unwrap();
+    for _ in 0..ORDERS {
+        let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
+        store.place_order(&order, None, None).await.unwrap();
+    }
+    store
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_once_they_are_fewer()
 {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let user = fixtures::given_user(store.as_ref(), "yield@example.com").await;
-    let catalog = [fixtures::product("a", 100, 1_000)];
-    store.upsert_products(&catalog).await.unwrap();
+    let store = store_with_placed_orders(dir.path()).await;
     let metrics = Arc::new(Metrics::new());
     // Requests in flight, as the API's edge counts them, before the worker starts.
     let requests = many_requests(&metrics);
-    for _ in 0..ORDERS {
-        let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
-        store.place_order(&order, None, None).await.unwrap();
-    }
 
     let queue = Arc::new(SqliteQueue::new(&store, 5));
     let processing = ProcessingService::new(
@@ -131,14 +139,7 @@ async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_on
 async fn a_relay_publishes_one_batch_a_turn_while_requests_are_many_and_the_rest_once_they_are_fewer()
  {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let user = fixtures::given_user(store.as_ref(), "relay-yield@example.com").await;
-    let catalog = [fixtures::product("a", 100, 1_000)];
-    store.upsert_products(&catalog).await.unwrap();
-    for _ in 0..ORDERS {
-        let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
-        store.place_order(&order, None, None).await.unwrap();
-    }
+    let store = store_with_placed_orders(dir.path()).await;
     let metrics = Arc::new(Metrics::new());
     let requests = many_requests(&metrics);
     let queue = Arc::new(SqliteQueue::new(&store, 5));
