@@ -109,7 +109,7 @@ fn route_name(route: Option<&MatchedPath>) -> &str {
 /// What the answer needs of its request.
 struct Finish {
     /// Counts the request in flight until its answer's head is out, or until it is dropped
-    /// unanswered: a worker in the same process yields to requests (see the worker's
+    /// unanswered: the relay and worker of `serve` yield to requests (see the worker crate's
     /// `Yielding`).
     _in_flight: Held,
     edge: Arc<Edge>,
