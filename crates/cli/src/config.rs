@@ -109,8 +109,9 @@ pub struct RunArgs {
     /// How long a stopping worker finishes in-flight orders (default 20s).
     #[arg(long, env = "WORKER_SHUTDOWN_DEADLINE")]
     pub worker_shutdown_deadline: Option<String>,
-    /// `serve`: requests in flight from which the relay and worker yield the cores to them,
-    /// each taking one batch per 20 ms until they are fewer (default 8; `off`: never).
+    /// `serve`: requests in flight (on average over about 20 ms) from which the relay and
+    /// worker yield the cores to them, each taking one batch of at most 10 per 20 ms until
+    /// they are fewer (default 8; `off`: never).
     #[arg(long, env = "BACKGROUND_YIELD_AT_REQUESTS")]
     pub background_yield_at_requests: Option<String>,
     /// Deliveries of a message before it is dead-lettered and its order failed (default 5).
