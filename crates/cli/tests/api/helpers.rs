@@ -268,11 +268,12 @@ impl TestApp {
                 stock: *stock,
             })
             .collect();
-        self.backends
-            .store
-            .upsert_products(&products)
-            .await
-            .unwrap();
+        self.seed_products(&products).await;
+    }
+
+    /// Writes `products` to the store directly, as a seeding Job would.
+    pub async fn seed_products(&self, products: &[Product]) {
+        self.backends.store.upsert_products(products).await.unwrap();
     }
 }
 

@@ -1,7 +1,8 @@
+use orderflow_core::{Currency, Money, Product, ProductId, ProductName};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 
 #[tokio::test]
 async fn placing_prices_from_the_inventory_and_reserves_stock() {
@@ -341,4 +342,52 @@ async fn concurrent_retries_with_one_key_make_one_order() {
         .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(app.stock("sku-a").await, 99);
+}
+
+/// Reads of products by id the store has answered, from the service's metrics.
+async fn product_reads(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("orderflow_dependency_operation_duration_seconds_count{")
+                && line.contains("operation=\"products_by_ids\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn placements_price_from_the_products_last_read_until_the_catalog_changes() {
+    let app = spawn_app().await;
+    app.seed(&[("sku-mug", 1999, 10)]).await;
+    let token = app.user("memo@example.com").await;
+    let items = json!([{ "productId": "sku-mug", "quantity": 1 }]);
+    for _ in 0..3 {
+        let order = app.place(&token, items.clone()).await.expect(201).json();
+        assert_eq!(order["totalAmount"], 1999);
+    }
+    assert_eq!(
+        product_reads(&app).await,
+        1,
+        "priced three times, read once"
+    );
+
+    // Changed by another writer of the catalog (a seeding Job, another replica).
+    app.seed_products(&[Product {
+        id: ProductId::parse("sku-mug").unwrap(),
+        name: ProductName::parse("Mug, blue").unwrap(),
+        unit_price: Money::new(2500, Currency::USD).unwrap(),
+        stock: 10,
+    }])
+    .await;
+    let order = app.place(&token, items.clone()).await.expect(201).json();
+    assert_eq!(
+        order["items"],
+        json!([{ "productId": "sku-mug", "name": "Mug, blue", "quantity": 1,
+                 "unitPrice": 2500, "lineTotal": 2500 }])
+    );
+    assert_eq!(order["totalAmount"], 2500);
+    assert_eq!(app.stock("sku-mug").await, 9);
+    assert_eq!(product_reads(&app).await, 2, "read again once it changed");
 }

@@ -2,6 +2,7 @@
 mod announce;
 mod auth;
 mod inventory;
+mod known_products;
 mod orders;
 mod page;
 mod processing;

@@ -12,13 +12,15 @@ use crate::ports::{
 };
 
 use super::announce::announce_status_change;
+use super::known_products::KnownProducts;
 
 use super::Page;
 
 /// How long an `Idempotency-Key` keeps its first response.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 
-/// Placement re-reads prices when the catalog changes under it, this many times at most.
+/// Placement prices again, from the store, when the catalog changes under it: this many
+/// attempts at most.
 const PLACEMENT_ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,7 @@ pub struct OrderService {
     cache_policy: CachePolicy,
     broadcaster: Arc<dyn StatusBroadcaster>,
     observer: Arc<dyn PipelineObserver>,
+    known_products: KnownProducts,
 }
 
 impl OrderService {
@@ -93,6 +96,7 @@ impl OrderService {
             cache_policy,
             broadcaster,
             observer: Arc::new(NoObserver),
+            known_products: KnownProducts::default(),
         }
     }
 
@@ -133,8 +137,9 @@ impl OrderService {
                 return replay(earlier, claim);
             }
         }
-        for _ in 0..PLACEMENT_ATTEMPTS {
-            let order = self.price(user_id, &request, now).await?;
+        for attempt in 0..PLACEMENT_ATTEMPTS {
+            // The first attempt prices from the products last read; after a change, afresh.
+            let order = self.price(user_id, &request, now, attempt > 0).await?;
             match self
                 .store
                 .place_order(&order, claim.as_ref(), trace.as_ref())
@@ -171,15 +176,29 @@ impl OrderService {
         Err(OrderError::CatalogBusy)
     }
 
-    /// Prices the request from the inventory: the client's prices are never used.
+    /// Prices the request from the inventory, as last read unless `afresh` (the placement
+    /// checks it again): the client's prices are never used.
     async fn price(
         &self,
         user_id: UserId,
         request: &OrderRequest,
         now: OffsetDateTime,
+        afresh: bool,
     ) -> Result<Order, OrderError> {
         let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id.clone()).collect();
-        let products = super::inventory::products_by_id(self.store.as_ref(), &ids).await?;
+        let known = if afresh {
+            None
+        } else {
+            self.known_products.all_of(&ids)
+        };
+        let products = match known {
+            Some(known) => known,
+            None => {
+                let read = super::inventory::products_by_id(self.store.as_ref(), &ids).await?;
+                self.known_products.remember(&read);
+                read
+            }
+        };
         let mut unknown = Vec::new();
         let mut lines = Vec::with_capacity(request.lines.len());
         for line in &request.lines {

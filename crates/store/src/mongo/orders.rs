@@ -79,6 +79,7 @@ impl MongoStore {
                             "stock": { "$gte": quantity },
                             "unitPrice": line.unit_price.minor(),
                             "currency": line.unit_price.currency().as_str(),
+                            "name": line.name.as_str(),
                         },
                         doc! { "$inc": { "stock": -quantity } },
                     )
@@ -95,7 +96,8 @@ impl MongoStore {
                 match current {
                     Some(p)
                         if p.unit_price == line.unit_price.minor()
-                            && p.currency == line.unit_price.currency().as_str() =>
+                            && p.currency == line.unit_price.currency().as_str()
+                            && p.name == line.name.as_str() =>
                     {
                         shortages.push(Shortage {
                             product_id: line.product_id.clone(),

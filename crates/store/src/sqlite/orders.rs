@@ -50,29 +50,32 @@ impl OrderStore for SqliteStore {
                     let reserved = tx
                         .prepare_cached(
                             "UPDATE products SET stock = stock - ?2
-                         WHERE id = ?1 AND stock >= ?2 AND unit_price = ?3 AND currency = ?4",
+                         WHERE id = ?1 AND stock >= ?2 AND unit_price = ?3 AND currency = ?4
+                           AND name = ?5",
                         )?
                         .execute(params![
                             line.product_id.as_str(),
                             line.quantity.get(),
                             line.unit_price.minor(),
-                            line.unit_price.currency().as_str()
+                            line.unit_price.currency().as_str(),
+                            line.name.as_str()
                         ])?;
                     if reserved == 1 {
                         continue;
                     }
-                    let current: Option<(u32, i64, String)> = tx
+                    let current: Option<(u32, i64, String, String)> = tx
                         .prepare_cached(
-                            "SELECT stock, unit_price, currency FROM products WHERE id = ?1",
+                            "SELECT stock, unit_price, currency, name FROM products WHERE id = ?1",
                         )?
                         .query_row([line.product_id.as_str()], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                         })
                         .optional()?;
                     match current {
-                        Some((available, price, currency))
+                        Some((available, price, currency, name))
                             if price == line.unit_price.minor()
-                                && currency == line.unit_price.currency().as_str() =>
+                                && currency == line.unit_price.currency().as_str()
+                                && name == line.name.as_str() =>
                         {
                             shortages.push(Shortage {
                                 product_id: line.product_id.clone(),

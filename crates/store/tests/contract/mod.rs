@@ -54,6 +54,7 @@ macro_rules! store_contract_tests {
             placement_reserves_stock_and_writes_order_and_outbox,
             reservation_is_all_lines_or_none,
             changed_prices_write_nothing,
+            renamed_products_write_nothing,
             fifty_concurrent_placements_never_oversell,
             status_changes_are_compare_and_set,
             a_step_given_an_out_of_date_copy_is_decided_by_the_stored_order,

@@ -1,5 +1,5 @@
 use orderflow_core::ports::{Placement, Shortage, Store, Transitioned};
-use orderflow_core::{Order, OrderId, OrderStatus, ProductId};
+use orderflow_core::{Order, OrderId, OrderStatus, Product, ProductId, ProductName};
 
 use super::{given_products, given_user, now, order_of, product, stock_of};
 
@@ -65,6 +65,27 @@ pub async fn changed_prices_write_nothing(store: &dyn Store) {
     given_products(store, &catalog).await;
     let order = order_of(user, &catalog, &[("a", 1)]);
     given_products(store, &[product("a", 120, 5)]).await;
+
+    assert_eq!(
+        store.place_order(&order, None, None).await.unwrap(),
+        Placement::CatalogChanged
+    );
+    assert_eq!(stock_of(store, "a").await, 5);
+    assert!(store.order(order.id).await.unwrap().is_none());
+}
+
+/// An order priced under a product's old name: the placement is told the catalog changed,
+/// so that the order is priced again and records the name the product has now.
+pub async fn renamed_products_write_nothing(store: &dyn Store) {
+    let user = given_user(store, "renamed@example.com").await;
+    let catalog = [product("a", 100, 5)];
+    given_products(store, &catalog).await;
+    let order = order_of(user, &catalog, &[("a", 1)]);
+    let renamed = Product {
+        name: ProductName::parse("A new name").unwrap(),
+        ..product("a", 100, 5)
+    };
+    given_products(store, &[renamed]).await;
 
     assert_eq!(
         store.place_order(&order, None, None).await.unwrap(),
