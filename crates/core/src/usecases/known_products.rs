@@ -61,7 +61,10 @@ mod tests {
         let known = KnownProducts::default();
         let (a, b) = (product("a"), product("b"));
         known.remember(&by_id(std::slice::from_ref(&a)));
-        assert_eq!(known.all_of(&[a.id.clone()]), Some(by_id(&[a.clone()])));
+        assert_eq!(
+            known.all_of(std::slice::from_ref(&a.id)),
+            Some(by_id(std::slice::from_ref(&a)))
+        );
         assert_eq!(known.all_of(&[a.id.clone(), b.id.clone()]), None);
         known.remember(&by_id(std::slice::from_ref(&b)));
         assert_eq!(
