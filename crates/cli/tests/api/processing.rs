@@ -439,3 +439,56 @@ async fn work_slower_than_the_visibility_timeout_keeps_its_message_hidden() {
         [format!("{id}-processed.eml")]
     );
 }
+
+/// Holds `count` requests in flight: each connection sends the head of an order with a
+/// body it never sends, so the request is read and never answered.
+async fn hold_requests(base: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let address = base.trim_start_matches("http://");
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /api/orders HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+             content-length: 100\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    held
+}
+
+/// Seconds the relay and worker held off for requests, from the service's metrics.
+async fn yielded_seconds(app: &crate::helpers::TestApp) -> f64 {
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("orderflow_background_yielded_seconds_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_does_not() {
+    let yield_at_one = |args: &mut orderflow::config::RunArgs| {
+        args.background_yield_at_requests = Some("1".to_owned());
+    };
+    let serve = spawn_serve(Arc::new(AcceptAll), yield_at_one).await;
+    let api = spawn_app_with(yield_at_one).await;
+    for (app, yields) in [(&serve, true), (&api, false)] {
+        app.seed(&[("sku-mug", 1999, 1000)]).await;
+        let token = app.user("yield@example.com").await;
+        let held = hold_requests(&app.base, 2).await;
+        // Long enough for the average of requests in flight (over about 20 ms) to pass 1.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.place_many(&token, "sku-mug", 60).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let yielded = yielded_seconds(app).await;
+        if yields {
+            assert!(yielded > 0.0, "serve yielded {yielded} s");
+        } else {
+            assert_eq!(yielded, 0.0, "api yielded");
+        }
+        drop(held);
+    }
+}
