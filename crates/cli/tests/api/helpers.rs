@@ -386,6 +386,17 @@ impl Http {
         self.send(request).await
     }
 
+    /// The sum of the samples of `family`'s series whose labels include `labels` (`""` for
+    /// all), from `GET /metrics`.
+    pub async fn metric_sum(&self, family: &str, labels: &str) -> f64 {
+        let metrics = self.get("/metrics", None).await.expect(200).text;
+        metrics
+            .lines()
+            .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(labels))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         let mut request = self.request(Method::POST, path).json(body);
         if let Some(token) = token {

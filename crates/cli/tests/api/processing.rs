@@ -134,14 +134,10 @@ async fn an_email_that_failed_after_its_claim_is_sent_on_the_next_delivery() {
     let id = app.place_one(&token, "sku-a", 1).await;
     app.wait_for_status(&token, &id, "PROCESSED").await;
     eventually(Duration::from_secs(30), "a failed email send", || async {
-        let metrics = app.get("/metrics", None).await.expect(200).text;
-        let failed = metrics
-            .lines()
-            .find(|l| l.starts_with("orderflow_emails_total{outcome=\"failed\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        (failed >= 1).then_some(())
+        let failed = app
+            .metric_sum("orderflow_emails_total", "outcome=\"failed\"")
+            .await;
+        (failed >= 1.0).then_some(())
     })
     .await;
     std::fs::create_dir(&mail_dir).unwrap();
@@ -458,16 +454,6 @@ async fn hold_requests(base: &str, count: usize) -> Vec<tokio::net::TcpStream> {
     held
 }
 
-/// Seconds the relay and worker held off for requests, from the service's metrics.
-async fn yielded_seconds(app: &crate::helpers::TestApp) -> f64 {
-    let metrics = app.get("/metrics", None).await.expect(200).text;
-    metrics
-        .lines()
-        .filter(|line| line.starts_with("orderflow_background_yielded_seconds_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_does_not() {
     let yield_at_one = |args: &mut orderflow::config::RunArgs| {
@@ -483,7 +469,9 @@ async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_d
         tokio::time::sleep(Duration::from_millis(100)).await;
         app.place_many(&token, "sku-mug", 60).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let yielded = yielded_seconds(app).await;
+        let yielded = app
+            .metric_sum("orderflow_background_yielded_seconds_total", "")
+            .await;
         if yields {
             assert!(yielded > 0.0, "serve yielded {yielded} s");
         } else {
