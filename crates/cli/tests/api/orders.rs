@@ -365,7 +365,7 @@ async fn placements_price_from_the_products_last_read_until_the_catalog_changes(
     }
     assert_eq!(
         product_reads(&app).await,
-        1,
+        1.0,
         "priced three times, read once"
     );
 
