@@ -3,7 +3,6 @@
 //! queue; the requests in flight are counted as the API's edge counts them.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,9 +45,20 @@ fn many_requests(metrics: &Metrics) -> Vec<Held> {
         .collect()
 }
 
-/// A store in `dir` with [`ORDERS`] orders placed, their outbox entries not yet published.
-async fn store_with_placed_orders(dir: &Path) -> Arc<SqliteStore> {
-    let store = Arc::new(SqliteStore::open(dir).unwrap());
+/// What both tests start from: a store with [`ORDERS`] orders placed, their outbox entries
+/// not yet published, its queue, and requests in flight (as the API's edge counts them)
+/// before any background work starts.
+struct Scene {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    queue: Arc<SqliteQueue>,
+    metrics: Arc<Metrics>,
+    requests: Vec<Held>,
+}
+
+async fn placed_orders_while_requests_are_many() -> Scene {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
     let user = fixtures::given_user(store.as_ref(), "yield@example.com").await;
     let catalog = [fixtures::product("a", 100, 1_000)];
     store.upsert_products(&catalog).await.unwrap();
@@ -56,19 +66,28 @@ async fn store_with_placed_orders(dir: &Path) -> Arc<SqliteStore> {
         let order = fixtures::order_of(user, &catalog, &[("a", 1)]);
         store.place_order(&order, None, None).await.unwrap();
     }
-    store
+    let queue = Arc::new(SqliteQueue::new(&store, 5));
+    let metrics = Arc::new(Metrics::new());
+    let requests = many_requests(&metrics);
+    Scene {
+        dir,
+        store,
+        queue,
+        metrics,
+        requests,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_once_they_are_fewer()
 {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_placed_orders(dir.path()).await;
-    let metrics = Arc::new(Metrics::new());
-    // Requests in flight, as the API's edge counts them, before the worker starts.
-    let requests = many_requests(&metrics);
-
-    let queue = Arc::new(SqliteQueue::new(&store, 5));
+    let Scene {
+        dir,
+        store,
+        queue,
+        metrics,
+        requests,
+    } = placed_orders_while_requests_are_many().await;
     let processing = ProcessingService::new(
         Arc::clone(&store) as Arc<dyn Store>,
         Arc::new(MemoryOrderCache::new(100, Duration::from_secs(60))),
@@ -138,11 +157,13 @@ async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_publishes_one_batch_a_turn_while_requests_are_many_and_the_rest_once_they_are_fewer()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_placed_orders(dir.path()).await;
-    let metrics = Arc::new(Metrics::new());
-    let requests = many_requests(&metrics);
-    let queue = Arc::new(SqliteQueue::new(&store, 5));
+    let Scene {
+        dir: _dir,
+        store,
+        queue,
+        metrics,
+        requests,
+    } = placed_orders_while_requests_are_many().await;
     let relay = OutboxRelay::new(
         Arc::clone(&store) as Arc<dyn Store>,
         Arc::clone(&queue) as Arc<dyn Queue>,

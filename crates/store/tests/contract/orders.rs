@@ -60,32 +60,27 @@ pub async fn reservation_is_all_lines_or_none(store: &dyn Store) {
 }
 
 pub async fn changed_prices_write_nothing(store: &dyn Store) {
-    let user = given_user(store, "stale@example.com").await;
-    let catalog = [product("a", 100, 5)];
-    given_products(store, &catalog).await;
-    let order = order_of(user, &catalog, &[("a", 1)]);
-    given_products(store, &[product("a", 120, 5)]).await;
-
-    assert_eq!(
-        store.place_order(&order, None, None).await.unwrap(),
-        Placement::CatalogChanged
-    );
-    assert_eq!(stock_of(store, "a").await, 5);
-    assert!(store.order(order.id).await.unwrap().is_none());
+    placing_against_a_changed_product_writes_nothing(store, product("a", 120, 5)).await;
 }
 
 /// An order priced under a product's old name: the placement is told the catalog changed,
 /// so that the order is priced again and records the name the product has now.
 pub async fn renamed_products_write_nothing(store: &dyn Store) {
-    let user = given_user(store, "renamed@example.com").await;
-    let catalog = [product("a", 100, 5)];
-    given_products(store, &catalog).await;
-    let order = order_of(user, &catalog, &[("a", 1)]);
     let renamed = Product {
         name: ProductName::parse("A new name").unwrap(),
         ..product("a", 100, 5)
     };
-    given_products(store, &[renamed]).await;
+    placing_against_a_changed_product_writes_nothing(store, renamed).await;
+}
+
+/// An order priced from product "a" (price 100, stock 5) as it was before it became
+/// `changed`: the placement reports the catalog changed and writes nothing.
+async fn placing_against_a_changed_product_writes_nothing(store: &dyn Store, changed: Product) {
+    let user = given_user(store, "stale@example.com").await;
+    let catalog = [product("a", 100, 5)];
+    given_products(store, &catalog).await;
+    let order = order_of(user, &catalog, &[("a", 1)]);
+    given_products(store, &[changed]).await;
 
     assert_eq!(
         store.place_order(&order, None, None).await.unwrap(),
