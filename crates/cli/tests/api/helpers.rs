@@ -387,12 +387,15 @@ impl Http {
     }
 
     /// The sum of the samples of `family`'s series whose labels include `labels` (`""` for
-    /// all), from `GET /metrics`.
+    /// all, and for a family without labels), from `GET /metrics`.
     pub async fn metric_sum(&self, family: &str, labels: &str) -> f64 {
         let metrics = self.get("/metrics", None).await.expect(200).text;
         metrics
             .lines()
-            .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(labels))
+            .filter(|line| {
+                let series = line.strip_prefix(family).unwrap_or_default();
+                (series.starts_with('{') || series.starts_with(' ')) && series.contains(labels)
+            })
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

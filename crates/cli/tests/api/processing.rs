@@ -436,17 +436,18 @@ async fn work_slower_than_the_visibility_timeout_keeps_its_message_hidden() {
     );
 }
 
-/// Holds `count` requests in flight: each connection sends the head of an order with a
-/// body it never sends, so the request is read and never answered.
-async fn hold_requests(base: &str, count: usize) -> Vec<tokio::net::TcpStream> {
+/// Holds `count` requests in flight: each connection sends the head of `token`'s order with
+/// a body it never sends, so the request is read, let past authentication, and never
+/// answered.
+async fn hold_requests(base: &str, token: &str, count: usize) -> Vec<tokio::net::TcpStream> {
     use tokio::io::AsyncWriteExt;
     let address = base.trim_start_matches("http://");
     let mut held = Vec::new();
     for _ in 0..count {
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
-            "POST /api/orders HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
-             content-length: 100\r\n\r\n{{"
+            "POST /api/orders HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
         held.push(stream);
@@ -456,6 +457,10 @@ async fn hold_requests(base: &str, count: usize) -> Vec<tokio::net::TcpStream> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_does_not() {
+    // Enough held requests that the first look of the relay or worker, whose moment's count
+    // weighs a quarter of the average, already finds the process busy: whether the
+    // placements below are in flight at one of its looks then does not matter.
+    const HELD: usize = 6;
     let yield_at_one = |args: &mut orderflow::config::RunArgs| {
         args.background_yield_at_requests = Some("1".to_owned());
     };
@@ -464,11 +469,34 @@ async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_d
     for (app, yields) in [(&serve, true), (&api, false)] {
         app.seed(&[("sku-mug", 1999, 1000)]).await;
         let token = app.user("yield@example.com").await;
-        let held = hold_requests(&app.base, 2).await;
-        // Long enough for the average of requests in flight (over about 20 ms) to pass 1.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let held = hold_requests(&app.base, &token, HELD).await;
+        eventually(
+            Duration::from_secs(10),
+            "the held requests to be read",
+            || async {
+                let in_flight = app
+                    .metric_sum("orderflow_http_requests_in_flight", "")
+                    .await;
+                (in_flight > HELD as f64).then_some(())
+            },
+        )
+        .await;
+        // While busy, the relay and the worker each take at most 10 orders a turn: 60 take
+        // both several turns, and each turn after the first is waited for.
         app.place_many(&token, "sku-mug", 60).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        if yields {
+            app.wait_until_drained().await;
+        } else {
+            eventually(
+                Duration::from_secs(30),
+                "the outbox to be published",
+                || async {
+                    let backlog = app.backends.store.outbox_backlog().await.unwrap();
+                    (backlog == 0).then_some(())
+                },
+            )
+            .await;
+        }
         let yielded = app
             .metric_sum("orderflow_background_yielded_seconds_total", "")
             .await;
