@@ -40,6 +40,9 @@ rm -f "$results"
 step "generated documents are current"
 scripts/api-docs.sh --check
 
+step "the benchmark report: verdicts against the targets, table, chart; the committed one"
+python3 -W error::ResourceWarning -m unittest discover -s scripts/bench -p 'test_*.py'
+
 step "API fuzzing: schemathesis against every operation of the OpenAPI document"
 scripts/fuzz-api.sh
 
