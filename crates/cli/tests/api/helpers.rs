@@ -239,6 +239,19 @@ impl TestApp {
         .await
     }
 
+    /// Waits until every outbox entry is published to the queue.
+    pub async fn wait_until_published(&self) {
+        eventually(
+            Duration::from_secs(30),
+            "the outbox to be published",
+            || async {
+                let backlog = self.backends.store.outbox_backlog().await.unwrap();
+                (backlog == 0).then_some(())
+            },
+        )
+        .await
+    }
+
     /// Waits until the outbox is published and the queue has nothing visible or in flight.
     pub async fn wait_until_drained(&self) {
         eventually(

@@ -68,13 +68,8 @@ async fn worker_stopped_mid_batch(stop: Stop) {
     app.seed(&[("sku-a", 100, 10_000)]).await;
     let token = app.user("crash@example.com").await;
     let ids = app.place_many(&token, "sku-a", ORDERS).await;
+    app.wait_until_published().await;
     let store = app.backends.store.clone();
-    eventually(
-        Duration::from_secs(30),
-        "every order to be queued",
-        || async { (store.outbox_backlog().await.unwrap() == 0).then_some(()) },
-    )
-    .await;
 
     let mail = app.mail_dir();
     let _logs = ShowLogsOnFailure::of(app.data_dir());

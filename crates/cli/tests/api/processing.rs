@@ -487,15 +487,7 @@ async fn serve_holds_its_relay_and_worker_back_while_requests_are_many_and_api_d
         if yields {
             app.wait_until_drained().await;
         } else {
-            eventually(
-                Duration::from_secs(30),
-                "the outbox to be published",
-                || async {
-                    let backlog = app.backends.store.outbox_backlog().await.unwrap();
-                    (backlog == 0).then_some(())
-                },
-            )
-            .await;
+            app.wait_until_published().await;
         }
         let yielded = app
             .metric_sum("orderflow_background_yielded_seconds_total", "")
