@@ -2,12 +2,16 @@
 registry): the fields it uses are the ones skaffold/v4beta13 defines, at the places it
 defines them, and every reference resolves: Dockerfile targets, the chart, values files,
 the chart values the image templates set, the manifests of each profile and the Service the
-port-forward names.
+port-forward names. Then the kind walk-through agrees with itself: skaffold.yaml, the kind
+values, k8s/dev, k8s/examples and k8s/README.md name one namespace, and the services the
+kind values point at are k8s/dev's, named in full (the KEDA operator resolves them from its
+own namespace).
 """
 import glob
 import re
 import subprocess
 import sys
+from urllib.parse import urlparse
 
 import yaml
 
@@ -97,9 +101,64 @@ def main():
             if not glob.glob(pattern):
                 problems.append(f"profile {profile['name']}: {pattern} matches no file")
 
+    check_kind_walkthrough(config)
     if problems:
         sys.exit("\n".join(problems))
     print(f"skaffold.yaml: {len(images)} artifacts, every reference resolves")
+
+
+def check_kind_walkthrough(config):
+    releases = config["deploy"]["helm"]["releases"]
+    namespaces = {r.get("namespace") for r in releases}
+    if len(namespaces) != 1 or None in namespaces:
+        problems.append("skaffold.yaml: every helm release must name the one namespace")
+        return
+    (namespace,) = namespaces
+    if not all(r.get("createNamespace") for r in releases):
+        problems.append("skaffold.yaml: a release does not create its namespace")
+    for forward in config.get("portForward", []):
+        if forward.get("namespace") != namespace:
+            problems.append(f"portForward {forward['resourceName']}: not in namespace {namespace}")
+    for profile in config.get("profiles", []):
+        kubectl = profile.get("deploy", {}).get("kubectl")
+        if kubectl is not None and kubectl.get("defaultNamespace") != namespace:
+            problems.append(f"profile {profile['name']}: kubectl deploys outside {namespace}")
+
+    dev = [d for f in sorted(glob.glob("k8s/dev/*.yaml")) for d in yaml.safe_load_all(open(f)) if d]
+    dev_services = {d["metadata"]["name"]: d for d in dev if d["kind"] == "Service"}
+    for d in dev + [d for f in glob.glob("k8s/examples/*.yaml") for d in yaml.safe_load_all(open(f)) if d]:
+        if "namespace" in d["metadata"]:
+            problems.append(f"{d['kind']} {d['metadata']['name']}: names a namespace; "
+                            "skaffold and `kubectl apply -n` choose it")
+    for d in glob.glob("k8s/examples/*.yaml"):
+        for seed in (x for x in yaml.safe_load_all(open(d)) if x and x["kind"] == "InventorySeed"):
+            if seed["spec"].get("envFrom"):
+                problems.append(f"{d}: names a Secret of its own; the controller gives seeding "
+                                "Jobs the release's settings")
+
+    values = yaml.safe_load(open(releases[0]["valuesFiles"][0]))
+    urls = {
+        "mongo.uri": values.get("mongo", {}).get("uri", ""),
+        "redis.url": values.get("redis", {}).get("url", ""),
+        "aws.endpointUrl": values.get("aws", {}).get("endpointUrl", ""),
+        "aws.sqs.queueUrl": values.get("aws", {}).get("sqs", {}).get("queueUrl", ""),
+    }
+    suffix = f".{namespace}.svc.cluster.local"
+    for key, url in urls.items():
+        host = urlparse(url).hostname or ""
+        if not host.endswith(suffix) or host[: -len(suffix)] not in dev_services:
+            problems.append(f"kind values {key} ({url}): not a k8s/dev Service named in full "
+                            f"(<service>{suffix})")
+    localstack_env = {e["name"]: e.get("value") for d in dev if d["kind"] == "Deployment"
+                      and d["metadata"]["name"] == "localstack"
+                      for c in d["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+    queue_host = urlparse(urls["aws.sqs.queueUrl"]).netloc
+    if localstack_env.get("LOCALSTACK_HOST") != queue_host:
+        problems.append(f"k8s/dev/localstack.yaml LOCALSTACK_HOST is not the queue URL's host {queue_host}")
+
+    readme = open("k8s/README.md").read()
+    if f"kubectl apply -n {namespace} -f k8s/examples/" not in readme:
+        problems.append(f"k8s/README.md: the examples are not applied to namespace {namespace}")
 
 
 if __name__ == "__main__":

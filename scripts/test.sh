@@ -55,5 +55,8 @@ scripts/check-dashboards.sh
 step "Kubernetes delivery: Dockerfile, Helm chart, manifests, skaffold.yaml"
 scripts/check-chart.sh
 
+step "the chart's behaviour, rendered: one test per defect found on a real cluster"
+.tools/venv/bin/python -W error::ResourceWarning -m unittest scripts/test_chart.py
+
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -14,6 +14,32 @@
 {{- end }}
 {{- end }}
 
+{{/* The name of one component's objects, (dict "root" $ "component" "api"): the base name
+cut so that with its suffix it still fits the 63 characters of a Service name. */}}
+{{- define "orderflow.componentName" -}}
+{{- $base := include "orderflow.fullname" .root | trunc (int (sub 62 (len .component))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base .component }}
+{{- end }}
+
+{{/* "true" when the release keeps its data in the embedded store (no MongoDB given, and no
+Secret of the user's that could hold MONGO_URI): one `orderflow serve` pod then runs the API,
+relay and worker on the SQLite file of its data volume. */}}
+{{- define "orderflow.embedded" -}}
+{{- if not (or .Values.mongo.uri .Values.secrets.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the component's Deployment is part of the release, (dict "root" $
+"component" "worker"): embedded, `serve` does the worker's work and there is no controller. */}}
+{{- define "orderflow.deployed" -}}
+{{- if and (index .root.Values .component).enabled (or (eq .component "api") (not (include "orderflow.embedded" .root))) }}true{{ end }}
+{{- end }}
+
+{{/* The name of cluster-scoped objects: the namespace is part of it, so the same release
+name can be installed in two namespaces. */}}
+{{- define "orderflow.clusterName" -}}
+{{- printf "%s-%s" .root.Release.Namespace (include "orderflow.componentName" .) }}
+{{- end }}
+
 {{- define "orderflow.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/name: {{ include "orderflow.name" . }}
@@ -64,17 +90,24 @@ set (skaffold sets the exact build), else registry/orderflow-<component>:tag. */
 envFrom:
   - configMapRef:
       name: {{ include "orderflow.fullname" .root }}
+{{- $embedded := include "orderflow.embedded" .root }}
 env:
+  {{- if not $embedded }}
   - name: MONGO_URI
     valueFrom:
       secretKeyRef:
         name: {{ include "orderflow.secretName" .root }}
         key: MONGO_URI
+  {{- end }}
+  # Embedded, `serve` keeps a generated secret in its data volume when none is given.
   - name: JWT_SECRET
     valueFrom:
       secretKeyRef:
         name: {{ include "orderflow.secretName" .root }}
         key: JWT_SECRET
+        {{- if $embedded }}
+        optional: true
+        {{- end }}
   {{- range $name := list "REDIS_URL" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" }}
   - name: {{ $name }}
     valueFrom:
@@ -110,6 +143,16 @@ tolerations:
 {{- with .values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The pod template's annotations: hashes of the ConfigMap and the Secret the pods read,
+so that a change to either rolls them; then the component's own. */}}
+{{- define "orderflow.podAnnotations" -}}
+checksum/config: {{ include (print .root.Template.BasePath "/configmap.yaml") .root | sha256sum }}
+checksum/secret: {{ include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum }}
+{{- with .annotations }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
 
