@@ -2,9 +2,14 @@
 # One build, three images: `docker build --target api|worker|controller .`
 # Dependencies are compiled in their own layer (cargo-chef), so a change to the project's
 # code rebuilds only the project's crates.
-ARG RUST_VERSION=1.95
+#
+# The base images are pinned by digest: the same Dockerfile builds the same images until a
+# pin is moved on purpose. To move one, read the tag's current digest and replace it here:
+#   docker buildx imagetools inspect rust:1.95-slim-bookworm   (or: crane digest ...)
+#   docker buildx imagetools inspect gcr.io/distroless/cc-debian12:nonroot
+# Both are Debian 12, so the binary links against the glibc it runs on.
 
-FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+FROM rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS chef
 RUN cargo install cargo-chef --version 0.1.78 --locked
 WORKDIR /src
 
@@ -22,7 +27,7 @@ RUN cargo build --release --locked --package orderflow --bin orderflow \
     && install -D -m 0755 target/release/orderflow /out/orderflow
 
 # Only the binary, on a runtime with glibc and CA certificates, as a non-root user.
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.source="https://github.com/orderflow/orderflow" \

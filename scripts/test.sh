@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need, then runs the format check,
-# clippy with warnings as errors, every test, and the generated-documents check.
+# clippy with warnings as errors, every test, the generated-documents check, the chart's
+# checks, and the chart on a single-node Kubernetes it builds (once per machine) and starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,12 @@ scripts/check-chart.sh
 
 step "the chart's behaviour, rendered: one test per defect found on a real cluster"
 .tools/venv/bin/python -W error::ResourceWarning -m unittest scripts/test_chart.py
+
+step "the release binary, for the test cluster's images"
+cargo build --release --locked -p orderflow
+
+step "the chart on a real Kubernetes: demo and production installs, orders, upgrade, uninstall"
+scripts/test-cluster.sh "${CARGO_TARGET_DIR:-target}/release/orderflow"
 
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -283,6 +283,16 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(env["LEASE_NAME"], lease["metadata"]["name"])
 
 
+class Images(unittest.TestCase):
+    def test_base_images_are_pinned_by_digest(self):
+        text = Path("Dockerfile").read_text()
+        stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
+        bases = [b for b in re.findall(r"^FROM\s+(\S+)", text, re.M | re.I) if b not in stages]
+        self.assertEqual(len(bases), 2, bases)
+        for base in bases:
+            self.assertRegex(base, r"^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
 class PodSecurity(unittest.TestCase):
     def test_every_pod_meets_the_restricted_profile(self):
         sources = {path: [d for d in yaml.safe_load_all(Path(path).read_text()) if d]

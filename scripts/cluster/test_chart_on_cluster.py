@@ -1,0 +1,333 @@
+"""The chart as users install it, on the test cluster (scripts/cluster/up.sh), used as they
+use it: the demo with no values, then a production install against the test services on the
+host (MongoDB, Redis, SQS and SES), seeded by the controller, upgraded, uninstalled.
+
+Run by scripts/test-cluster.sh, which starts the cluster and the services and passes their
+addresses in the environment: KUBECONFIG, KUBECTL, HELM, HOST_IP, CLUSTER_RUN, MONGO_URI,
+REDIS_URL, AWS_ENDPOINT.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import yaml
+
+KUBECTL = os.environ["KUBECTL"]
+HELM = os.environ["HELM"]
+HOST_IP = os.environ["HOST_IP"]
+CLUSTER_RUN = Path(os.environ["CLUSTER_RUN"])
+AWS_ENDPOINT = os.environ["AWS_ENDPOINT"]
+CHART = Path("charts/orderflow")
+# The longest release name helm allows (53), without "orderflow": its names are the longest.
+DEMO_RELEASE = "demo-" + "x" * 48
+SENDER = "orders@shop.test"
+
+# What the 1.20 server forces on the chart, and nothing else: the chart users install is the
+# one tested. The static checks at a current Kubernetes version run on the chart unchanged.
+TEST_ONLY_CHANGES = [
+    ("Chart.yaml", "kubeVersion: \">=1.29.0-0\"", "kubeVersion: \">=1.20.0-0\"",
+     "the server is 1.20"),
+    ("crds/inventoryseeds.orderflow.dev.yaml",
+     re.compile(r"\n +x-kubernetes-validations:\n( +- .*\n +\S.*)+"), "",
+     "CEL validation rules came with 1.25"),
+    ("templates/pdb.yaml", "apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n",
+     "policy/v1 came with 1.21"),
+    ("templates/api-hpa.yaml", "apiVersion: autoscaling/v2\n", "apiVersion: autoscaling/v2beta2\n",
+     "autoscaling/v2 came with 1.23"),
+]
+
+# Just enough of the third-party kinds for the server to accept the chart's objects; their
+# schemas are checked offline (scripts/check-chart.sh).
+THIRD_PARTY_KINDS = [
+    ("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects"),
+    ("keda.sh", "v1alpha1", "TriggerAuthentication", "triggerauthentications"),
+    ("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"),
+    ("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules"),
+]
+
+passed = 0
+
+
+def check(what, condition, detail=""):
+    global passed
+    if not condition:
+        sys.exit(f"FAILED: {what}{': ' + str(detail) if detail else ''}")
+    passed += 1
+    print(f"ok - {what}", flush=True)
+
+
+def run(*command, check=True, input=None):
+    done = subprocess.run(command, capture_output=True, text=True, input=input)
+    if check and done.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(command)}\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def kubectl(*args, **kwargs):
+    return run(KUBECTL, *args, **kwargs)
+
+
+def kubectl_json(*args):
+    return json.loads(kubectl(*args, "-o", "json").stdout)
+
+
+def helm(*args, **kwargs):
+    return run(HELM, *args, **kwargs)
+
+
+def eventually(what, probe, seconds=90, every=1.0):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    sys.exit(f"FAILED: {what} within {seconds} s (last: {last!r})")
+
+
+def chart_for_this_server(work):
+    chart = Path(work) / "orderflow"
+    shutil.copytree(CHART, chart)
+    for path, old, new, why in TEST_ONLY_CHANGES:
+        file = chart / path
+        text = file.read_text()
+        changed = old.sub(new, text) if isinstance(old, re.Pattern) else text.replace(old, new)
+        if changed == text:
+            sys.exit(f"FAILED: the test-only change to {path} ({why}) no longer applies")
+        file.write_text(changed)
+    return chart
+
+
+def install_third_party_crds():
+    for group, version, kind, plural in THIRD_PARTY_KINDS:
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                               "listKind": f"{kind}List"},
+                     "versions": [{"name": version, "served": True, "storage": True, "schema": {
+                         "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+        }
+        kubectl("apply", "-f", "-", input=json.dumps(crd))
+    for group, _, _, plural in THIRD_PARTY_KINDS:
+        kubectl("wait", "--for=condition=Established", f"crd/{plural}.{group}")
+
+
+class Api:
+    """The API through its Service's cluster address, as a client in the cluster reaches it."""
+
+    def __init__(self, namespace, service):
+        spec = kubectl_json("-n", namespace, "get", "service", service)["spec"]
+        port = next(p["port"] for p in spec["ports"] if p["name"] == "http")
+        self.base = f"http://{spec['clusterIP']}:{port}"
+        self.token = None
+
+    def call(self, method, path, body=None, expect=200):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        if self.token:
+            request.add_header("authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read().decode()
+        if status != expect:
+            raise ValueError(f"{method} {path}: {status} {text}")
+        return json.loads(text) if text and text.lstrip().startswith(("{", "[")) else text
+
+    def sign_up(self, email):
+        self.call("POST", "/api/auth/register",
+                  {"name": "Cluster Test", "email": email, "password": "correct horse battery"}, expect=201)
+        login = self.call("POST", "/api/auth/login", {"email": email, "password": "correct horse battery"})
+        self.token = login["accessToken"]
+
+    def order_until_final(self, product_id):
+        order = self.call("POST", "/api/orders", {"items": [{"productId": product_id, "quantity": 1}]},
+                          expect=201)
+        final = eventually(f"order {order['id']} PROCESSED",
+                           lambda: (o := self.call("GET", f"/api/orders/{order['id']}"))["status"]
+                           in ("PROCESSED", "FAILED") and o)
+        check(f"order {order['id']} placed through the Service is PROCESSED",
+              final["status"] == "PROCESSED", final)
+        return final
+
+
+def pods(namespace, component, release):
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component={component}"
+    return kubectl_json("-n", namespace, "get", "pods", "-l", selector)["items"]
+
+
+def demo():
+    namespace = "demo"
+    chart = CHART_ON_SERVER
+    helm("install", DEMO_RELEASE, str(chart), "--namespace", namespace, "--create-namespace",
+         "--wait", "--timeout", "180s")
+    deployments = kubectl_json("-n", namespace, "get", "deployments")["items"]
+    check("no values: one Deployment, serve, Ready",
+          [d["status"].get("readyReplicas") for d in deployments] == [1]
+          and deployments[0]["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "serve",
+          [d["metadata"]["name"] for d in deployments])
+    check("the 53-character release's names are accepted (Service of 63 at most)",
+          all(len(s["metadata"]["name"]) <= 63
+              for s in kubectl_json("-n", namespace, "get", "services")["items"]))
+    tested = helm("test", DEMO_RELEASE, "--namespace", namespace, check=False)
+    check("helm test passes", tested.returncode == 0, tested.stdout + tested.stderr)
+
+    service = next(s["metadata"]["name"] for s in kubectl_json("-n", namespace, "get", "services")["items"]
+                   if s["metadata"]["name"].endswith("-api"))
+    api = Api(namespace, service)
+    eventually("the demo API answers", lambda: api.call("GET", "/readyz") is not None)
+    products = api.call("GET", "/api/inventory?limit=5")["items"]
+    check("the demo catalog is in the embedded store", len(products) > 0)
+    api.sign_up("demo@shop.test")
+    order = api.order_until_final(products[0]["productId"])
+    (pod,) = pods(namespace, "api", DEMO_RELEASE)
+    mail = CLUSTER_RUN / "kubelet/root/pods" / pod["metadata"]["uid"] / "volumes/kubernetes.io~empty-dir/data/mail"
+    emails = eventually("the order's email file",
+                        lambda: [p for p in mail.glob("*.eml") if order["id"] in p.read_text()])
+    check("its email is written in the pod's data volume", len(emails) == 1, emails)
+    helm("uninstall", DEMO_RELEASE, "--namespace", namespace, "--wait")
+    kubectl("delete", "namespace", namespace, "--wait=true")
+
+
+def aws():
+    return {"endpoint_url": AWS_ENDPOINT, "region_name": "us-east-1",
+            "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def ses_messages():
+    """The emails the emulator's SES accepted (moto's record of them)."""
+    with urllib.request.urlopen(f"{AWS_ENDPOINT}/moto-api/data.json", timeout=10) as response:
+        sent = json.loads(response.read())["ses"]["Message"]
+    return list(sent.values()) if isinstance(sent, dict) else sent
+
+
+def production_values(work, queue_url, jwt_secret):
+    values = {
+        "mongo": {"uri": os.environ["MONGO_URI"]},
+        "redis": {"url": os.environ["REDIS_URL"]},
+        "aws": {"region": "us-east-1", "endpointUrl": AWS_ENDPOINT,
+                "sqs": {"queueUrl": queue_url, "waitTimeSeconds": 1},
+                "ses": {"senderEmail": SENDER}},
+        "secrets": {"jwtSecret": jwt_secret, "awsAccessKeyId": "test", "awsSecretAccessKey": "test"},
+        "api": {"replicas": 1},
+        "worker": {"keda": {"enabled": True, "auth": {"mode": "secret"}}},
+        "controller": {"watchAllNamespaces": True},
+        "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},
+                       "dashboards": {"enabled": True}},
+    }
+    path = Path(work) / f"production-{len(jwt_secret)}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def production(work):
+    namespace, release = "shop", "orderflow"
+    sqs = boto3.client("sqs", **aws())
+    dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName="orders", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+    boto3.client("sesv2", **aws()).create_email_identity(EmailIdentity=SENDER)
+    values = production_values(work, queue_url, "a-jwt-secret-for-the-cluster-test-0123456789")
+    helm("install", release, str(CHART_ON_SERVER), "--namespace", namespace, "--create-namespace",
+         "--values", str(values), "--wait", "--timeout", "180s")
+    ready = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d["status"].get("readyReplicas")
+             for d in kubectl_json("-n", namespace, "get", "deployments")["items"]}
+    check("production values: api, worker and controller Ready", ready == {"api": 1, "worker": 1, "controller": 1}, ready)
+    kinds = {kind: len(kubectl_json("-n", namespace, "get", plural)["items"])
+             for _, _, kind, plural in THIRD_PARTY_KINDS}
+    check("the server accepted the ScaledObject, TriggerAuthentication, ServiceMonitors and PrometheusRule",
+          kinds == {"ScaledObject": 1, "TriggerAuthentication": 1, "ServiceMonitor": 3, "PrometheusRule": 1}, kinds)
+
+    # The controller seeds the release's store from the example as written.
+    kubectl("apply", "-n", namespace, "-f", "k8s/examples/inventoryseed-inline.yaml")
+    eventually("the InventorySeed Succeeded",
+               lambda: kubectl_json("-n", namespace, "get", "inventoryseed", "spring-catalog")
+               .get("status", {}).get("phase") == "Succeeded", seconds=120)
+    api = Api(namespace, f"{release}-api")
+    mug = eventually("the seeded product through the API",
+                     lambda: api.call("GET", "/api/inventory/sku-mug"))
+    check("the example's seed Job reached the release's store", mug["stock"] == 500, mug)
+
+    api.sign_up("shopper@shop.test")
+    order = api.order_until_final("sku-mug")
+    (worker,) = pods(namespace, "worker", release)
+    logs = kubectl("-n", namespace, "logs", worker["metadata"]["name"]).stdout
+    check("the worker pod processed it", order["id"] in logs)
+    messages = eventually("the order's email in the emulator's SES",
+                          lambda: [m for m in ses_messages() if order["id"] in json.dumps(m)])
+    check("its email went through SES", len(messages) == 1, messages)
+    metrics = api.call("GET", "/metrics")
+    check("the api samples the queue depth too (alerts see it with the worker at zero)",
+          re.search(r'^orderflow_queue_messages\{[^}]*state="visible"', metrics, re.M) is not None)
+
+    # The same release name in a second namespace: cluster-scoped names do not collide.
+    other = "shop-staging"
+    done = helm("install", release, str(CHART_ON_SERVER), "--namespace", other, "--create-namespace",
+                "--values", str(values), check=False)
+    check("the same release name installs in a second namespace", done.returncode == 0, done.stderr)
+    helm("uninstall", release, "--namespace", other, "--wait")
+
+    # A changed Secret rolls the pods that read it.
+    def running():
+        return {p["metadata"]["uid"] for c in ("api", "worker") for p in pods(namespace, c, release)
+                if not p["metadata"].get("deletionTimestamp")}
+
+    before = running()
+    changed = production_values(work, queue_url, "another-jwt-secret-for-the-cluster-test-0123456789")
+    helm("upgrade", release, str(CHART_ON_SERVER), "--namespace", namespace, "--values", str(changed),
+         "--wait", "--timeout", "180s")
+    eventually("new api and worker pods only", lambda: len(running()) == 2 and not running() & before)
+    check("helm upgrade with a changed Secret rolled the api and worker pods", not running() & before)
+
+    helm("uninstall", release, "--namespace", namespace, "--wait")
+    kubectl("delete", "inventoryseed", "--all", "-n", namespace, "--wait=true")
+    kinds = [k for k in kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()
+             if k not in ("events", "events.events.k8s.io", "componentstatuses")]
+    def remaining():
+        return kubectl("get", ",".join(kinds), "-A", "-o", "name", "-l",
+                       f"app.kubernetes.io/instance={release}").stdout.split()
+
+    eventually("the release's objects gone", lambda: remaining() == [], seconds=60)
+    check("helm uninstall left nothing of the release", remaining() == [])
+    leftovers = kubectl("get", "leases", "-n", namespace, "-o", "name").stdout.split() + [
+        n for n in kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout.split()
+        if n.split("/")[1].startswith((f"{namespace}-", f"{other}-"))]
+    check("nor its Lease or cluster roles", leftovers == [], leftovers)
+    check("the CRD stays, for the user to delete (README)",
+          kubectl("get", "crd", "inventoryseeds.orderflow.dev", check=False).returncode == 0)
+    kubectl("delete", "namespace", namespace, other, "--wait=true")
+
+
+def main():
+    global CHART_ON_SERVER
+    with tempfile.TemporaryDirectory() as work:
+        CHART_ON_SERVER = chart_for_this_server(work)
+        for path, _, _, why in TEST_ONLY_CHANGES:
+            print(f"test-only change to {path}: {why}")
+        install_third_party_crds()
+        demo()
+        production(work)
+    print(f"cluster: {passed} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
