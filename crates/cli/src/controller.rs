@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Args;
-use orderflow_controller::{ControllerSettings, Leading, LeaseSettings, Metrics};
+use orderflow_controller::{ControllerSettings, Leading, LeaseSettings, Metrics, SeedDefaults};
 use orderflow_worker::CancellationToken;
 
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -22,6 +22,12 @@ pub struct ControllerArgs {
     /// Image the seeding Jobs run when an InventorySeed names none.
     #[arg(long, env = "SEED_IMAGE")]
     pub seed_image: Option<String>,
+    /// ConfigMap of store settings every seeding Job reads (the release's), if present.
+    #[arg(long, env = "SEED_CONFIG_MAP")]
+    pub seed_config_map: Option<String>,
+    /// Secret of store settings every seeding Job reads (the release's), if present.
+    #[arg(long, env = "SEED_SECRET")]
+    pub seed_secret: Option<String>,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -60,7 +66,11 @@ impl ControllerArgs {
         });
         ControllerSettings {
             namespace: self.watch_namespace.clone(),
-            seed_image: self.seed_image.clone(),
+            seed: SeedDefaults {
+                image: self.seed_image.clone(),
+                config_map: self.seed_config_map.clone(),
+                secret: self.seed_secret.clone(),
+            },
             lease: LeaseSettings {
                 name: self.lease_name.clone(),
                 namespace,

@@ -107,6 +107,7 @@ impl SeedMode {
 #[serde(rename_all = "camelCase")]
 pub struct InventorySeedStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "phase_schema")]
     pub phase: Option<Phase>,
     /// The spec generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +161,16 @@ fn env_from_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 /// Standard `metav1.Condition`s.
+/// The phases as plain strings: the schema generated for an `Option` of an enum lists `null`
+/// among them, which older API servers and kubectl's client-side validation refuse. An
+/// absent phase is never written (`skip_serializing_if`).
+fn phase_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Pending", "Running", "Succeeded", "Failed"]
+    })
+}
+
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, KeyToPath, PodSecurityContext,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume,
-    VolumeMount,
+    Capabilities, ConfigMap, ConfigMapEnvSource, ConfigMapVolumeSource, Container, EnvFromSource,
+    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
+    SecretEnvSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -31,6 +31,37 @@ pub enum SpecError {
     Missing(&'static str),
     #[error("no image: set spec.image or the controller's seed image")]
     NoImage,
+}
+
+/// What the controller's release gives every seeding Job: the image, and the ConfigMap and
+/// Secret with the release's store settings, so a seed reaches the release's store without
+/// naming them. Optional references: in other namespaces they do not exist, and a seed's own
+/// `envFrom`, which comes after them, supplies (or overrides) the settings.
+#[derive(Debug, Clone, Default)]
+pub struct SeedDefaults {
+    pub image: Option<String>,
+    pub config_map: Option<String>,
+    pub secret: Option<String>,
+}
+
+impl SeedDefaults {
+    fn env_from(&self) -> impl Iterator<Item = EnvFromSource> {
+        let config_map = self.config_map.clone().map(|name| EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name,
+                optional: Some(true),
+            }),
+            ..EnvFromSource::default()
+        });
+        let secret = self.secret.clone().map(|name| EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name,
+                optional: Some(true),
+            }),
+            ..EnvFromSource::default()
+        });
+        config_map.into_iter().chain(secret)
+    }
 }
 
 /// The Job's name: the resource's name and a hash of its spec, so each spec gets its own
@@ -88,7 +119,7 @@ pub fn inline_catalog(seed: &InventorySeed) -> Result<Option<ConfigMap>, SpecErr
 }
 
 /// The Job that runs `orderflow seed` on the catalog.
-pub fn seed_job(seed: &InventorySeed, default_image: Option<&str>) -> Result<Job, SpecError> {
+pub fn seed_job(seed: &InventorySeed, defaults: &SeedDefaults) -> Result<Job, SpecError> {
     let spec = &seed.spec;
     let (config_map, key) = match (&spec.items, &spec.config_map_ref) {
         (Some(_), None) => (job_name(seed), INLINE_KEY.to_owned()),
@@ -98,7 +129,7 @@ pub fn seed_job(seed: &InventorySeed, default_image: Option<&str>) -> Result<Job
     let image = spec
         .image
         .clone()
-        .or_else(|| default_image.map(str::to_owned))
+        .or_else(|| defaults.image.clone())
         .ok_or(SpecError::NoImage)?;
     let file = format!("{CATALOG_DIR}/{key}");
     let container = Container {
@@ -112,7 +143,13 @@ pub fn seed_job(seed: &InventorySeed, default_image: Option<&str>) -> Result<Job
                 .map(str::to_owned)
                 .to_vec(),
         ),
-        env_from: Some(spec.env_from.clone()).filter(|e| !e.is_empty()),
+        env_from: Some(
+            defaults
+                .env_from()
+                .chain(spec.env_from.iter().cloned())
+                .collect::<Vec<_>>(),
+        )
+        .filter(|e| !e.is_empty()),
         volume_mounts: Some(vec![VolumeMount {
             name: "catalog".to_owned(),
             mount_path: CATALOG_DIR.to_owned(),

@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod run;
 
 pub use crd::{InventorySeed, InventorySeedSpec, InventorySeedStatus, Phase};
+pub use job::SeedDefaults;
 pub use lease::LeaseSettings;
 pub use metrics::Metrics;
 pub use run::{ControllerSettings, Leading, RunError, run};

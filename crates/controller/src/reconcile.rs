@@ -14,7 +14,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::crd::{InventorySeed, InventorySeedStatus, Phase};
-use crate::job::{self, SpecError};
+use crate::job::{self, SeedDefaults, SpecError};
 use crate::metrics::Metrics;
 
 /// The field manager of everything this controller applies.
@@ -52,24 +52,19 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    /// The image a Job runs when the resource names none.
-    pub seed_image: Option<String>,
+    /// What every seeding Job gets from the release.
+    pub seed: SeedDefaults,
     /// Consecutive failures per resource, for the retry backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(
-        client: Client,
-        recorder: Recorder,
-        metrics: Metrics,
-        seed_image: Option<String>,
-    ) -> Self {
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, seed: SeedDefaults) -> Self {
         Self {
             client,
             recorder,
             metrics,
-            seed_image,
+            seed,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -122,7 +117,7 @@ async fn reconcile_inner(seed: &InventorySeed, ctx: &Context) -> Result<Action, 
     }
     let namespace = seed.namespace().ok_or(Error::NoNamespace)?;
     let apply = PatchParams::apply(FIELD_MANAGER).force();
-    let desired = match job::seed_job(seed, ctx.seed_image.as_deref()) {
+    let desired = match job::seed_job(seed, &ctx.seed) {
         Ok(desired) => desired,
         Err(invalid) => {
             report_invalid(seed, ctx, &invalid).await?;

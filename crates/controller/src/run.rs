@@ -11,6 +11,7 @@ use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
 use crate::crd::InventorySeed;
+use crate::job::SeedDefaults;
 use crate::lease::{LeaseLock, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, FIELD_MANAGER, error_policy, reconcile};
@@ -19,7 +20,7 @@ use crate::reconcile::{Context, FIELD_MANAGER, error_policy, reconcile};
 pub struct ControllerSettings {
     /// Watch one namespace, or every namespace when `None`.
     pub namespace: Option<String>,
-    pub seed_image: Option<String>,
+    pub seed: SeedDefaults,
     pub lease: LeaseSettings,
 }
 
@@ -109,7 +110,7 @@ pub async fn run(
         client.clone(),
         Recorder::new(client, reporter),
         metrics,
-        settings.seed_image.clone(),
+        settings.seed.clone(),
     ));
     let stop = {
         let (shutdown, lost) = (shutdown.clone(), lost.clone());

@@ -14,7 +14,7 @@ use kube::{Client, Resource};
 use orderflow_controller::crd::{CatalogItem, ConfigMapCatalog, InventorySeedSpec, SeedMode};
 use orderflow_controller::job::job_name;
 use orderflow_controller::reconcile::{Context, error_policy, reconcile};
-use orderflow_controller::{InventorySeed, Metrics};
+use orderflow_controller::{InventorySeed, Metrics, SeedDefaults};
 use serde_json::{Value, json};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -22,6 +22,8 @@ type Responder = tower_test::mock::SendResponse<Response<Body>>;
 
 const NAMESPACE: &str = "shop";
 const IMAGE: &str = "ghcr.io/orderflow/orderflow:test";
+/// The ConfigMap and Secret of the release the controller belongs to.
+const RELEASE: &str = "orderflow";
 
 fn context() -> (Arc<Context>, Handle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -34,7 +36,11 @@ fn context() -> (Arc<Context>, Handle) {
         client.clone(),
         Recorder::new(client, reporter),
         Metrics::new().unwrap(),
-        Some(IMAGE.to_owned()),
+        SeedDefaults {
+            image: Some(IMAGE.to_owned()),
+            config_map: Some(RELEASE.to_owned()),
+            secret: Some(RELEASE.to_owned()),
+        },
     );
     (Arc::new(context), handle)
 }
@@ -212,7 +218,16 @@ async fn a_new_resource_gets_its_job_owned_with_the_command_mounts_and_env() {
             "upsert"
         ])
     );
-    assert_eq!(container["envFrom"][0]["secretRef"]["name"], "orderflow-db");
+    // The release's store settings first (optional: absent in other namespaces), then the
+    // seed's own, which win where they name the same variable.
+    assert_eq!(
+        container["envFrom"],
+        json!([
+            {"configMapRef": {"name": RELEASE, "optional": true}},
+            {"secretRef": {"name": RELEASE, "optional": true}},
+            {"secretRef": {"name": "orderflow-db"}},
+        ])
+    );
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/catalog");
     assert_eq!(container["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["restartPolicy"], "Never");
