@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from datetime import datetime
+
 import boto3
 import yaml
 
@@ -269,6 +271,7 @@ def production(work):
 
     api.sign_up("shopper@shop.test")
     order = api.order_until_final("sku-mug")
+    controller_on_the_server(namespace, release, api)
     (worker,) = pods(namespace, "worker", release)
     logs = kubectl("-n", namespace, "logs", worker["metadata"]["name"]).stdout
     check("the worker pod processed it", order["id"] in logs)
@@ -315,6 +318,126 @@ def production(work):
     check("the CRD stays, for the user to delete (README)",
           kubectl("get", "crd", "inventoryseeds.orderflow.dev", check=False).returncode == 0)
     kubectl("delete", "namespace", namespace, other, "--wait=true")
+
+
+def apply(namespace, document):
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
+
+
+def seed_document(name, product, stock, **spec):
+    return {"apiVersion": "orderflow.dev/v1alpha1", "kind": "InventorySeed", "metadata": {"name": name},
+            "spec": {"mode": "Upsert", "items": [{"productId": product, "name": product, "unitPrice": 500,
+                                                   "currency": "USD", "stock": stock}], **spec}}
+
+
+def seed_status(namespace, name):
+    return kubectl_json("-n", namespace, "get", "inventoryseed", name).get("status", {})
+
+
+def job_created_events(namespace, seed):
+    return [e for e in kubectl_json("-n", namespace, "get", "events")["items"]
+            if e["involvedObject"].get("name") == seed and e["reason"] == "JobCreated"]
+
+
+def timestamp(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def lease_spec(namespace, release):
+    return kubectl_json("-n", namespace, "get", "lease", f"{release}-controller")["spec"]
+
+
+def controller_on_the_server(namespace, release, api):
+    """The controller as the chart deploys it, with the chart's RBAC, on a real API server."""
+    # A seed runs once: its Job deleted by its TTL is not created again.
+    apply(namespace, seed_document("short-lived", "sku-ttl", 50, ttlSecondsAfterFinished=5))
+    eventually("the short-lived seed Succeeded",
+               lambda: seed_status(namespace, "short-lived").get("phase") == "Succeeded", seconds=120)
+    job = seed_status(namespace, "short-lived")["jobName"]
+    for _ in range(2):
+        order = api.call("POST", "/api/orders", {"items": [{"productId": "sku-ttl", "quantity": 3}]}, expect=201)
+        eventually("the order processed", lambda: api.call("GET", f"/api/orders/{order['id']}")["status"] == "PROCESSED")
+    eventually("its Job deleted by the TTL controller",
+               lambda: kubectl("-n", namespace, "get", "job", job, check=False).returncode != 0, seconds=60)
+    time.sleep(30)
+    check("30 s after its Job is gone, still exactly one JobCreated",
+          len(job_created_events(namespace, "short-lived")) == 1, job_created_events(namespace, "short-lived"))
+    check("and the seed still Succeeded", seed_status(namespace, "short-lived").get("phase") == "Succeeded")
+    stock = api.call("GET", "/api/inventory/sku-ttl")["stock"]
+    check("the stock is the seed's minus what orders took since", stock == 50 - 6, stock)
+
+    # Seed pods carry no service-account token.
+    job = seed_status(namespace, "spring-catalog")["jobName"]
+    (pod,) = kubectl_json("-n", namespace, "get", "pods", "-l", f"job-name={job}")["items"]
+    mounts = [v["name"] for v in pod["spec"].get("volumes", []) if "secret" in v or "projected" in v]
+    check("a seed pod, as the server stored it, has no token",
+          pod["spec"].get("automountServiceAccountToken") is False and mounts == [], pod["spec"])
+
+    # An image that cannot be pulled: Pending, with the pod's reason.
+    apply(namespace, seed_document("no-image", "sku-none", 1, image="registry.orderflow.invalid/orderflow:missing"))
+    condition = eventually("the seed with a missing image Pending with a reason", lambda: (
+        status := seed_status(namespace, "no-image")).get("phase") == "Pending"
+        and status["conditions"][0]["reason"] in ("ErrImagePull", "ImagePullBackOff") and status["conditions"][0])
+    check("a seed whose image does not exist is Pending, its condition says why",
+          "registry.orderflow.invalid" in condition["message"], condition)
+    kubectl("-n", namespace, "delete", "inventoryseed", "no-image")
+
+    # Two replicas: a leader stopped with SIGTERM hands over at once.
+    deployment = f"{release}-controller"
+    kubectl("-n", namespace, "scale", "deployment", deployment, "--replicas=2")
+    kubectl("-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
+    leader = eventually("a leader", lambda: lease_spec(namespace, release).get("holderIdentity"))
+    stopped = time.monotonic()
+    kubectl("-n", namespace, "delete", "pod", leader, "--wait=false")
+    successor = eventually("another replica leading", lambda: (
+        holder := lease_spec(namespace, release).get("holderIdentity")) not in (None, "", leader) and holder,
+        seconds=30, every=0.1)
+    took = time.monotonic() - stopped
+    check(f"the leader stopped with SIGTERM was replaced in {took:.1f} s (under 3 s)", took < 3, took)
+
+    # A leader cut off from the API server steps down before its lease expires.
+    kubectl("-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
+    (cut_pod,) = [p for p in pods(namespace, "controller", release) if p["metadata"]["name"] == successor]
+    duration = lease_spec(namespace, release)["leaseDurationSeconds"]
+    cut = ["-s", cut_pod["status"]["podIP"], "-p", "tcp", "--dport", "6443", "-j", "DROP"]
+    run("iptables", "-w", "-N", "ORDERFLOW-CLUSTER-CUT")
+    run("iptables", "-w", "-I", "INPUT", "1", "-j", "ORDERFLOW-CLUSTER-CUT")
+    run("iptables", "-w", "-A", "ORDERFLOW-CLUSTER-CUT", *cut)
+    cut_at = time.time()
+    try:
+        apply(namespace, seed_document("during-the-cut", "sku-cut", 7))
+        restarted = eventually("the cut leader exits", lambda: [
+            p for p in pods(namespace, "controller", release)
+            if p["metadata"]["name"] == successor
+            and any(c.get("restartCount", 0) > 0 for c in p["status"].get("containerStatuses", []))],
+            seconds=60, every=0.2)
+        terminated = restarted[0]["status"]["containerStatuses"][0]["lastState"]["terminated"]
+        # finishedAt has whole seconds: count the second it began in as spent.
+        stepped_down = timestamp(terminated["finishedAt"]) + 1 - cut_at
+        check(f"the cut leader stopped reconciling within {stepped_down:.0f} s (lease {duration} s)",
+              stepped_down < duration, terminated)
+        eventually("the seed made during the cut Succeeded",
+                   lambda: seed_status(namespace, "during-the-cut").get("phase") == "Succeeded", seconds=120)
+    finally:
+        run("iptables", "-w", "-D", "INPUT", "-j", "ORDERFLOW-CLUSTER-CUT")
+        run("iptables", "-w", "-F", "ORDERFLOW-CLUSTER-CUT")
+        run("iptables", "-w", "-X", "ORDERFLOW-CLUSTER-CUT")
+    lease = lease_spec(namespace, release)
+    check("the new leader took the lease after the cut one had stopped",
+          lease["holderIdentity"] != successor
+          and timestamp(lease["acquireTime"]) >= timestamp(terminated["finishedAt"]) + 1, (lease, terminated))
+    events = job_created_events(namespace, "during-the-cut")
+    check("no two replicas acted: one JobCreated, by the new leader",
+          len(events) == 1 and events[0].get("reportingInstance") == lease["holderIdentity"], events)
+    stock = api.call("GET", "/api/inventory/sku-cut")["stock"]
+    check("and its stock is the seed's", stock == 7, stock)
+
+    # The other example, a catalog in a ConfigMap, sets the stock the API shows.
+    kubectl("apply", "-n", namespace, "-f", "k8s/examples/inventoryseed-configmap.yaml")
+    eventually("the ConfigMap example Succeeded",
+               lambda: seed_status(namespace, "weekly-restock").get("phase") == "Succeeded", seconds=120)
+    mug = api.call("GET", "/api/inventory/sku-mug")["stock"]
+    check("the ConfigMap example set the stock the API shows", mug == 800, mug)
 
 
 def main():

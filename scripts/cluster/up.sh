@@ -129,9 +129,14 @@ start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$KUBE
 start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" \
   --leader-elect=false --port 0 --secure-port 0 --profiling=false --v 1
 
-# containerd, all its state under CLUSTER_RUN. No registry is reachable from here: every
-# registry a pod could name is mapped to a closed local port, so a missing image fails at
-# once instead of reaching out.
+# containerd, all its state under CLUSTER_RUN. No registry is reachable from here: the
+# registries the chart and the tests name are served by a closed local port (hosts.toml's
+# server replaces the registry itself), so a missing image fails at once, on this machine.
+for registry in _default docker.io ghcr.io k8s.gcr.io registry.k8s.io registry.orderflow.invalid; do
+  mkdir -p "$CLUSTER_RUN/containerd/certs.d/$registry"
+  printf 'server = "http://127.0.0.1:9"\n[host."http://127.0.0.1:9"]\n  capabilities = ["pull", "resolve"]\n' \
+    >"$CLUSTER_RUN/containerd/certs.d/$registry/hosts.toml"
+done
 cat >"$CLUSTER_RUN/containerd/config.toml" <<EOF
 version = 2
 root = "$CLUSTER_RUN/containerd/root"
@@ -157,16 +162,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_RUN/cni"
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."*"]
-    endpoint = ["http://127.0.0.1:9"]
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
-    endpoint = ["http://127.0.0.1:9"]
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."ghcr.io"]
-    endpoint = ["http://127.0.0.1:9"]
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."k8s.gcr.io"]
-    endpoint = ["http://127.0.0.1:9"]
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."registry.k8s.io"]
-    endpoint = ["http://127.0.0.1:9"]
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$CLUSTER_RUN/containerd/certs.d"
 EOF
 cat >"$CLUSTER_RUN/cni/10-orderflow.conflist" <<EOF
 {

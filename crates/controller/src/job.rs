@@ -18,6 +18,9 @@ use crate::crd::InventorySeed;
 pub const MANAGED_BY: &str = "orderflow-controller";
 pub const SEED_LABEL: &str = "orderflow.dev/inventory-seed";
 pub const CATALOG_DIR: &str = "/catalog";
+/// Changing this annotation's value runs a seed again, with the same spec: each value gets a
+/// Job of its own (see [`job_name`]).
+pub const RUN_ANNOTATION: &str = "orderflow.dev/run";
 /// The key an inline catalog is written under.
 pub const INLINE_KEY: &str = "catalog.json";
 const DEFAULT_BACKOFF_LIMIT: i32 = 3;
@@ -64,11 +67,16 @@ impl SeedDefaults {
     }
 }
 
-/// The Job's name: the resource's name and a hash of its spec, so each spec gets its own
-/// Job and a changed spec a new one. At most 63 characters.
+/// The Job's name: the resource's name and a hash of its spec and of its
+/// [`RUN_ANNOTATION`], so each spec (and each run asked for) gets its own Job, once. At most
+/// 63 characters.
 pub fn job_name(seed: &InventorySeed) -> String {
-    let spec = serde_json::to_vec(&seed.spec).unwrap_or_default();
-    let digest = Sha256::digest(&spec);
+    let mut hashed = serde_json::to_vec(&seed.spec).unwrap_or_default();
+    if let Some(run) = seed.annotations().get(RUN_ANNOTATION) {
+        hashed.push(b'\n');
+        hashed.extend_from_slice(run.as_bytes());
+    }
+    let digest = Sha256::digest(&hashed);
     let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     let name = seed.name_any();
     let prefix = name.get(..54).unwrap_or(&name).trim_end_matches(['-', '.']);
@@ -181,6 +189,8 @@ pub fn seed_job(seed: &InventorySeed, defaults: &SeedDefaults) -> Result<Job, Sp
     };
     let pod = PodSpec {
         restart_policy: Some("Never".to_owned()),
+        // `orderflow seed` never calls the Kubernetes API.
+        automount_service_account_token: Some(false),
         containers: vec![container],
         volumes: Some(vec![Volume {
             name: "catalog".to_owned(),

@@ -1,6 +1,7 @@
 //! Leader election on a `coordination.k8s.io` Lease: of several replicas, only the holder
 //! reconciles, so two never create Jobs at once. A holder that stops renewing loses the
-//! lease once it expires.
+//! lease once it expires; one that stops cleanly releases it at once. (The lease crates,
+//! kube-leader-election and kube-lease-manager, are built on older kube releases.)
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -36,6 +37,10 @@ impl LeaseLock {
         self.settings.duration / 3
     }
 
+    pub fn duration(&self) -> Duration {
+        self.settings.duration
+    }
+
     /// Takes the lease if it is free or expired, renews it if held: `true` while this replica
     /// holds it. A lost race (another replica wrote first) is `false`, not an error.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
@@ -69,7 +74,8 @@ impl LeaseLock {
                         spec.lease_duration_seconds.unwrap_or(seconds),
                     ))
                 });
-                let free = spec.holder_identity.is_none() || expires.is_none_or(|at| at < now);
+                let free = spec.holder_identity.as_deref().is_none_or(str::is_empty)
+                    || expires.is_none_or(|at| at < now);
                 if !held_by_me && !free {
                     return Ok(false);
                 }
@@ -89,6 +95,28 @@ impl LeaseLock {
         match result {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the lease up if this replica holds it, so that a standby takes it at its next
+    /// look instead of when it expires. A concurrent writer (409) has taken it already.
+    pub async fn release(&self) -> Result<(), kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
+            return Ok(());
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        match self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -5,23 +5,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::crd::{InventorySeed, InventorySeedStatus, Phase};
-use crate::job::{self, SeedDefaults, SpecError};
+use crate::job::{self, RUN_ANNOTATION, SeedDefaults, SpecError};
 use crate::metrics::Metrics;
 
 /// The field manager of everything this controller applies.
 pub const FIELD_MANAGER: &str = "orderflow-controller";
 /// The condition that sums up a seed.
 pub const SEEDED_CONDITION: &str = "Seeded";
-/// How often a running Job is looked at besides its watch events.
+/// How often an unfinished Job is looked at besides the watch events of it and its pods.
 const RUNNING_RECHECK: Duration = Duration::from_secs(30);
 const RETRY_BASE: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
@@ -126,7 +126,23 @@ async fn reconcile_inner(seed: &InventorySeed, ctx: &Context) -> Result<Action, 
     };
     let name = job::job_name(seed);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let previous = seed.status.clone().unwrap_or_default();
     let (phase, reason, message) = match jobs.get_opt(&name).await? {
+        // This run's Job was created and is gone (its TTL, or deleted by hand): a seed runs
+        // once per spec and run annotation, so it is not created again.
+        None if previous.job_name.as_deref() == Some(name.as_str()) => {
+            if previous.phase.is_some_and(Phase::is_finished) {
+                return Ok(Action::await_change());
+            }
+            (
+                Phase::Failed,
+                "JobDeleted".to_owned(),
+                format!(
+                    "Job {name} was deleted before it finished; change the annotation \
+                     {RUN_ANNOTATION} to run the seed again"
+                ),
+            )
+        }
         None => {
             if let Some(catalog) = job::inline_catalog(seed)? {
                 let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -145,17 +161,26 @@ async fn reconcile_inner(seed: &InventorySeed, ctx: &Context) -> Result<Action, 
             .await;
             (
                 Phase::Pending,
-                "JobCreated",
+                "JobCreated".to_owned(),
                 format!("Job {name} was created"),
             )
         }
-        Some(existing) => job_phase(&existing),
+        Some(existing) => match job_phase(&existing) {
+            // Active is not running: its pod may wait to be scheduled or for its image.
+            (Phase::Running, ..) => {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+                let listed = pods
+                    .list(&ListParams::default().labels(&format!("job-name={name}")))
+                    .await?;
+                pods_phase(&name, &listed.items)
+            }
+            phase => phase,
+        },
     };
     let items_seeded = match phase {
         Phase::Succeeded => Some(count_items(seed, ctx, &namespace).await?),
         _ => None,
     };
-    let previous = seed.status.clone().unwrap_or_default();
     let same_generation = previous.observed_generation == Some(generation(seed));
     let changed_phase = !same_generation || previous.phase != Some(phase);
     if changed_phase && phase.is_finished() {
@@ -181,7 +206,7 @@ async fn reconcile_inner(seed: &InventorySeed, ctx: &Context) -> Result<Action, 
         conditions: vec![condition(
             &previous,
             phase,
-            reason,
+            &reason,
             &message,
             generation(seed),
         )],
@@ -200,8 +225,9 @@ fn generation(seed: &InventorySeed) -> i64 {
     seed.meta().generation.unwrap_or(0)
 }
 
-/// The phase a Job is in, with the reason and message the status gives it.
-pub fn job_phase(job: &Job) -> (Phase, &'static str, String) {
+/// The phase a Job is in, with the reason and message the status gives it. An active Job is
+/// `Running` here; [`pods_phase`] tells whether its pod really runs.
+pub fn job_phase(job: &Job) -> (Phase, String, String) {
     let name = job.name_any();
     let status = job.status.clone().unwrap_or_default();
     let failed = status
@@ -212,7 +238,7 @@ pub fn job_phase(job: &Job) -> (Phase, &'static str, String) {
     if status.succeeded.unwrap_or(0) > 0 {
         (
             Phase::Succeeded,
-            "JobSucceeded",
+            "JobSucceeded".to_owned(),
             format!("Job {name} seeded the catalog"),
         )
     } else if let Some(failed) = failed {
@@ -220,7 +246,7 @@ pub fn job_phase(job: &Job) -> (Phase, &'static str, String) {
         let detail = failed.message.clone().unwrap_or_default();
         (
             Phase::Failed,
-            "JobFailed",
+            "JobFailed".to_owned(),
             format!("Job {name} failed ({why}): {detail}")
                 .trim_end_matches([':', ' '])
                 .to_owned(),
@@ -228,15 +254,59 @@ pub fn job_phase(job: &Job) -> (Phase, &'static str, String) {
     } else if status.active.unwrap_or(0) > 0 {
         (
             Phase::Running,
-            "JobRunning",
+            "JobRunning".to_owned(),
             format!("Job {name} is running"),
         )
     } else {
-        (
-            Phase::Pending,
-            "JobPending",
-            format!("Job {name} is waiting to start"),
-        )
+        pending(&name)
+    }
+}
+
+fn pending(job: &str) -> (Phase, String, String) {
+    (
+        Phase::Pending,
+        "JobPending".to_owned(),
+        format!("Job {job} is waiting to start"),
+    )
+}
+
+/// An active Job's phase from its pods: `Running` while one runs; else `Pending`, with the
+/// reason a pod gives for waiting when it gives one (its container's, such as
+/// `ImagePullBackOff`, or the scheduler's, such as `Unschedulable`).
+pub fn pods_phase(job: &str, pods: &[Pod]) -> (Phase, String, String) {
+    let statuses = pods
+        .iter()
+        .filter_map(|pod| Some((pod, pod.status.as_ref()?)));
+    let mut waiting = None;
+    for (pod, status) in statuses {
+        if status.phase.as_deref() == Some("Running") {
+            return (
+                Phase::Running,
+                "JobRunning".to_owned(),
+                format!("Job {job} is running"),
+            );
+        }
+        let container = status
+            .container_statuses
+            .iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
+            .find_map(|w| Some((w.reason.clone()?, w.message.clone().unwrap_or_default())));
+        let unscheduled = status
+            .conditions
+            .iter()
+            .flatten()
+            .filter(|c| c.type_ == "PodScheduled" && c.status == "False")
+            .find_map(|c| Some((c.reason.clone()?, c.message.clone().unwrap_or_default())));
+        if let Some((reason, message)) = container.or(unscheduled) {
+            let pod = pod.name_any();
+            let message = format!("Job {job}: pod {pod} is waiting ({reason}): {message}");
+            waiting.get_or_insert((reason, message.trim_end_matches([':', ' ']).to_owned()));
+        }
+    }
+    match waiting {
+        Some((reason, message)) => (Phase::Pending, reason, message),
+        None => pending(job),
     }
 }
 

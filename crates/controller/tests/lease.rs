@@ -139,3 +139,61 @@ async fn an_expired_lease_is_taken_over_and_a_lost_race_is_not_an_error() {
     );
     assert!(!second.unwrap(), "another replica wrote first");
 }
+
+#[tokio::test]
+async fn release_gives_up_a_lease_held_and_leaves_another_s_alone() {
+    let (holder, mut handle) = lock("pod-a");
+    let serve = async {
+        answer(
+            &mut handle,
+            Method::GET,
+            PATH,
+            200,
+            lease("pod-a", "2026-12-07T01:00:00.000000Z"),
+        )
+        .await;
+        answer(&mut handle, Method::PUT, PATH, 200, json!({})).await
+    };
+    let (released, sent) = tokio::join!(holder.release(), serve);
+    released.unwrap();
+    assert!(sent["spec"].get("holderIdentity").is_none(), "{sent}");
+
+    let (standby, mut handle) = lock("pod-a");
+    let serve = async {
+        answer(
+            &mut handle,
+            Method::GET,
+            PATH,
+            200,
+            lease("pod-b", "2026-12-07T01:00:00.000000Z"),
+        )
+        .await;
+        let next = tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await;
+        assert!(
+            next.is_err() || next.is_ok_and(|r| r.is_none()),
+            "wrote another's lease"
+        );
+    };
+    let (released, ()) = tokio::join!(standby.release(), serve);
+    released.unwrap();
+}
+
+#[tokio::test]
+async fn a_released_lease_is_free_at_once() {
+    let (standby, mut handle) = lock("pod-b");
+    let mut released = lease("", "2099-01-01T00:00:00.000000Z");
+    released["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("holderIdentity");
+    let serve = async {
+        answer(&mut handle, Method::GET, PATH, 200, released).await;
+        answer(&mut handle, Method::PUT, PATH, 200, json!({})).await
+    };
+    let (taken, sent) = tokio::join!(standby.try_acquire_or_renew(), serve);
+    assert!(
+        taken.unwrap(),
+        "a lease without a holder is free, however recent its renewal"
+    );
+    assert_eq!(sent["spec"]["holderIdentity"], "pod-b");
+}

@@ -12,9 +12,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, Resource};
 use orderflow_controller::crd::{CatalogItem, ConfigMapCatalog, InventorySeedSpec, SeedMode};
-use orderflow_controller::job::job_name;
+use orderflow_controller::job::{RUN_ANNOTATION, job_name};
 use orderflow_controller::reconcile::{Context, error_policy, reconcile};
-use orderflow_controller::{InventorySeed, Metrics, SeedDefaults};
+use orderflow_controller::{InventorySeed, InventorySeedStatus, Metrics, Phase, SeedDefaults};
 use serde_json::{Value, json};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -231,6 +231,7 @@ async fn a_new_resource_gets_its_job_owned_with_the_command_mounts_and_env() {
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/catalog");
     assert_eq!(container["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["automountServiceAccountToken"], false);
     assert_eq!(pod["volumes"][0]["configMap"]["name"], name.as_str());
     assert_eq!(job["spec"]["backoffLimit"], 3);
 
@@ -473,4 +474,146 @@ async fn items_seeded_from_a_config_map_are_counted_as_the_seed_command_reads_th
     let (result, status) = tokio::join!(reconcile(Arc::new(seed.clone()), ctx), serve);
     result.unwrap();
     assert_eq!(status["status"]["itemsSeeded"], 3);
+}
+
+/// `seed` as the controller left it: this spec's Job created, in `phase`.
+fn seeded(phase: Phase) -> InventorySeed {
+    let mut seed = seed(inline_spec(), 1);
+    seed.status = Some(InventorySeedStatus {
+        phase: Some(phase),
+        observed_generation: Some(1),
+        job_name: Some(job_name(&seed)),
+        ..InventorySeedStatus::default()
+    });
+    seed
+}
+
+#[tokio::test]
+async fn a_finished_seed_whose_job_is_gone_is_not_run_again() {
+    for phase in [Phase::Succeeded, Phase::Failed] {
+        let (ctx, mut handle) = context();
+        let seed = seeded(phase);
+        let name = job_name(&seed);
+        let serve = async {
+            let (_, respond) = expect(&mut handle, Method::GET, &jobs_path(&name)).await;
+            reply(respond, 404, &not_found(&name));
+            nothing_more(&mut handle).await;
+        };
+        let (result, ()) = tokio::join!(reconcile(Arc::new(seed), ctx), serve);
+        assert_eq!(result.unwrap(), Action::await_change(), "{phase:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_deleted_before_it_finished_fails_the_seed_without_a_new_job() {
+    let (ctx, mut handle) = context();
+    let seed = seeded(Phase::Running);
+    let name = job_name(&seed);
+    let serve = async {
+        let (_, respond) = expect(&mut handle, Method::GET, &jobs_path(&name)).await;
+        reply(respond, 404, &not_found(&name));
+        serve_event_and_status(&mut handle, &seed).await
+    };
+    let (result, (event, status)) = tokio::join!(reconcile(Arc::new(seed.clone()), ctx), serve);
+    result.unwrap();
+    assert_eq!(event["reason"], "SeedFailed");
+    assert_eq!(status["status"]["phase"], "Failed");
+    assert_eq!(status["status"]["conditions"][0]["reason"], "JobDeleted");
+    let message = status["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains(RUN_ANNOTATION), "{message}");
+}
+
+#[tokio::test]
+async fn the_run_annotation_runs_a_finished_seed_again_in_a_new_job() {
+    let mut again = seeded(Phase::Succeeded);
+    let before = job_name(&again);
+    again
+        .meta_mut()
+        .annotations
+        .get_or_insert_default()
+        .insert(RUN_ANNOTATION.into(), "2026-12-07".into());
+    assert_ne!(job_name(&again), before);
+    let (ctx, mut handle) = context();
+    let (result, (_, job, event, _)) = tokio::join!(
+        reconcile(Arc::new(again.clone()), ctx),
+        serve_creation(&mut handle, &again)
+    );
+    result.unwrap();
+    assert_eq!(job["metadata"]["name"], job_name(&again).as_str());
+    assert_eq!(event["reason"], "JobCreated");
+}
+
+fn pod_list(status: Value) -> Value {
+    json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {},
+            "items": [{ "metadata": { "name": "spring-catalog-pod", "namespace": NAMESPACE },
+                        "status": status }] })
+}
+
+/// Serves a reconcile that finds the Job active and its pods as `pods`; returns the status.
+async fn serve_active(handle: &mut Handle, seed: &InventorySeed, pods: Value) -> Value {
+    let name = job_name(seed);
+    let (_, respond) = expect(handle, Method::GET, &jobs_path(&name)).await;
+    reply(respond, 200, &existing_job(&name, json!({ "active": 1 })));
+    let (request, respond) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        request.uri().path(),
+        format!("/api/v1/namespaces/{NAMESPACE}/pods")
+    );
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    assert!(query.contains(&format!("job-name%3D{name}")), "{query}");
+    reply(respond, 200, &pods);
+    let (status, respond) = expect(handle, Method::PATCH, &status_path()).await;
+    reply(respond, 200, &serde_json::to_value(seed).unwrap());
+    status
+}
+
+#[tokio::test]
+async fn an_active_job_whose_pod_waits_is_pending_with_the_pod_s_reason() {
+    let waiting_for_image = json!({ "phase": "Pending", "containerStatuses": [{
+        "name": "seed", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+        "state": { "waiting": { "reason": "ImagePullBackOff",
+                                "message": "Back-off pulling image \"x\"" } } }] });
+    let unschedulable = json!({ "phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/1 nodes are available: 1 Insufficient memory." }] });
+    for (pods, reason) in [
+        (waiting_for_image, "ImagePullBackOff"),
+        (unschedulable, "Unschedulable"),
+    ] {
+        let (ctx, mut handle) = context();
+        let seed = seeded(Phase::Pending);
+        let (result, status) = tokio::join!(
+            reconcile(Arc::new(seed.clone()), ctx),
+            serve_active(&mut handle, &seed, pod_list(pods))
+        );
+        result.unwrap();
+        assert_eq!(status["status"]["phase"], "Pending");
+        let condition = &status["status"]["conditions"][0];
+        assert_eq!(condition["reason"], reason);
+        assert_eq!(condition["status"], "Unknown");
+        assert!(
+            condition["message"]
+                .as_str()
+                .unwrap()
+                .contains("spring-catalog-pod")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_active_job_is_running_only_while_its_pod_runs() {
+    let (ctx, mut handle) = context();
+    let seed = seeded(Phase::Pending);
+    let (result, status) = tokio::join!(
+        reconcile(Arc::new(seed.clone()), ctx),
+        serve_active(&mut handle, &seed, pod_list(json!({ "phase": "Running" })))
+    );
+    result.unwrap();
+    assert_eq!(status["status"]["phase"], "Running");
+    assert_eq!(status["status"]["conditions"][0]["reason"], "JobRunning");
 }
