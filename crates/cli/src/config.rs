@@ -11,6 +11,8 @@ use orderflow_api::auth::JwtSecret;
 use orderflow_api::{ApiSettings, ConnectionLimits, OptionalDependency};
 use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
 use orderflow_infra::redis::RedisSettings;
+
+use crate::run::Mode;
 use orderflow_worker::{WorkerSettings, YieldToRequests};
 
 #[derive(Debug, Default, Clone, Args)]
@@ -613,6 +615,21 @@ impl Settings {
             ses,
             aws_env,
         })
+    }
+
+    /// What `mode` needs besides what every command does: `api` and `worker` on MongoDB run
+    /// beside other replicas, and a secret generated per process would not verify the
+    /// tokens another replica signed. Only `serve` generates one (and keeps it in DATA_DIR).
+    pub fn problems_for(&self, mode: Mode) -> Vec<String> {
+        let mut problems = Vec::new();
+        if mode != Mode::Serve && self.mongo_uri.is_some() && self.jwt_secret.is_none() {
+            problems.push(format!(
+                "JWT_SECRET: required by `orderflow {}` with MONGO_URI: every replica must sign \
+                 and verify with the same secret (only `serve` generates one)",
+                mode.command()
+            ));
+        }
+        problems
     }
 }
 

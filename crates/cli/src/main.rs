@@ -88,6 +88,7 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
 /// exit), or the exit code to stop with.
 fn prepare(
     args: &RunArgs,
+    mode: Option<Mode>,
     dotenv: Result<std::path::PathBuf, dotenvy::Error>,
 ) -> Result<
     (
@@ -97,13 +98,22 @@ fn prepare(
     ),
     ExitCode,
 > {
-    let settings = Settings::load(args).map_err(|problems| {
-        eprintln!("orderflow cannot start; fix the configuration:");
-        for problem in problems {
-            eprintln!("  - {problem}");
-        }
-        ExitCode::from(2)
-    })?;
+    let settings = Settings::load(args)
+        .and_then(|settings| {
+            let problems = mode.map(|m| settings.problems_for(m)).unwrap_or_default();
+            if problems.is_empty() {
+                Ok(settings)
+            } else {
+                Err(problems)
+            }
+        })
+        .map_err(|problems| {
+            eprintln!("orderflow cannot start; fix the configuration:");
+            for problem in problems {
+                eprintln!("  - {problem}");
+            }
+            ExitCode::from(2)
+        })?;
     let telemetry = orderflow_telemetry::init_logging(settings.log_format);
     if let Err(e) = dotenv
         && !e.not_found()
@@ -121,7 +131,7 @@ fn seed(
     args: &orderflow::seed::SeedArgs,
     dotenv: Result<std::path::PathBuf, dotenvy::Error>,
 ) -> ExitCode {
-    let (settings, runtime, _telemetry) = match prepare(&args.run, dotenv) {
+    let (settings, runtime, _telemetry) = match prepare(&args.run, None, dotenv) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
@@ -136,7 +146,7 @@ fn seed(
 }
 
 fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::Error>) -> ExitCode {
-    let (settings, runtime, _telemetry) = match prepare(args, dotenv) {
+    let (settings, runtime, _telemetry) = match prepare(args, Some(mode), dotenv) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };

@@ -51,6 +51,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The subcommand that runs this mode.
+    pub fn command(self) -> &'static str {
+        match self {
+            Self::Serve => "serve",
+            Self::Api => "api",
+            Self::Worker => "worker",
+        }
+    }
+
     fn runs_api(self) -> bool {
         matches!(self, Self::Serve | Self::Api)
     }

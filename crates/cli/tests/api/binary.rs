@@ -51,6 +51,30 @@ fn bad_configuration_is_reported_all_at_once_by_name() {
     );
 }
 
+#[test]
+fn api_and_worker_on_mongodb_refuse_to_start_without_a_shared_jwt_secret() {
+    for command in ["api", "worker"] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(BINARY)
+            .arg(command)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("MONGO_URI", "mongodb://127.0.0.1:1/orderflow")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("  - JWT_SECRET: required by `orderflow "),
+            "{command}: {stderr}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "{command} generated a secret of its own"
+        );
+    }
+}
+
 #[tokio::test]
 async fn serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
