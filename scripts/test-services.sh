@@ -69,12 +69,12 @@ pip_pinned() {
 
 install_tools() {
   if ! need node || ! need npm; then
-    echo "installing Node.js (for the Postman collection generator)"
+    echo "installing Node.js (for newman, the Postman collection runner)"
     apt_install nodejs npm
   fi
-  # The collection generator, pinned by scripts/postman/package-lock.json.
-  if [[ ! -d scripts/postman/node_modules/openapi-to-postmanv2 ]]; then
-    echo "installing openapi-to-postmanv2"
+  # newman, which runs the Postman collection; pinned by scripts/postman/package-lock.json.
+  if [[ ! -x scripts/postman/node_modules/.bin/newman ]]; then
+    echo "installing newman"
     (cd scripts/postman && npm ci --no-audit --no-fund --loglevel=error)
   fi
   if ! need promtool; then

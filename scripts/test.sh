@@ -62,6 +62,9 @@ step "the chart's behaviour, rendered: one test per defect found on a real clust
 step "the release binary, for the test cluster's images"
 cargo build --release --locked -p orderflow
 
+step "the Postman collection: every operation, run by newman against serve (SQLite, MongoDB)"
+scripts/test-postman.sh "${CARGO_TARGET_DIR:-target}/release/orderflow"
+
 step "the chart on a real Kubernetes: demo and production installs, orders, upgrade, uninstall"
 scripts/test-cluster.sh "${CARGO_TARGET_DIR:-target}/release/orderflow"
 
