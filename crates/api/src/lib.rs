@@ -7,6 +7,7 @@ mod edge;
 mod encoded_orders;
 mod extract;
 mod head_deadline;
+mod open_streams;
 mod openapi;
 mod problem;
 mod request_context;
@@ -18,6 +19,6 @@ mod state;
 mod trace_context;
 
 pub use openapi::openapi_json;
-pub use settings::{ApiSettings, ConnectionLimits, OptionalDependency, RateLimits};
+pub use settings::{ApiSettings, ConnectionLimits, OptionalDependency, RateLimits, StreamLimits};
 pub use startup::Application;
 pub use state::{AppState, Dependencies};

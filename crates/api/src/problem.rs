@@ -106,6 +106,20 @@ impl Problem {
         problem
     }
 
+    pub fn too_many_streams(per_user: u32, total: u32) -> Self {
+        let mut problem = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many event streams",
+        )
+        .detail(format!(
+            "at most {per_user} event streams per user and {total} in all are open at once; \
+             close one, or retry after the time in Retry-After"
+        ));
+        problem.retry_after = Some(Duration::from_secs(5));
+        problem
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

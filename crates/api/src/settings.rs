@@ -80,6 +80,22 @@ impl OptionalDependency {
     }
 }
 
+/// How many order event streams may be open at once, per user and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub per_user: u32,
+    pub total: u32,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 5,
+            total: 1_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub rate_limits: RateLimits,
@@ -92,6 +108,8 @@ pub struct ApiSettings {
     /// status broadcast: the safety net for a missed broadcast, and the only way to hear a
     /// worker in another process when the broadcast is in-process.
     pub events_recheck: Duration,
+    /// Beyond these, opening an event stream is answered 429.
+    pub event_streams: StreamLimits,
     pub connections: ConnectionLimits,
     /// `Strict-Transport-Security` max-age, when the service is reached only over HTTPS.
     pub hsts_max_age: Option<Duration>,
@@ -112,6 +130,7 @@ impl Default for ApiSettings {
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             cache_policy: CachePolicy::AllOrders,
             events_recheck: Duration::from_millis(500),
+            event_streams: StreamLimits::default(),
             connections: ConnectionLimits::default(),
             hsts_max_age: None,
             cors_allowed_origins: Vec::new(),

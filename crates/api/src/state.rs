@@ -9,6 +9,7 @@ use orderflow_telemetry::Metrics;
 
 use crate::ApiSettings;
 use crate::encoded_orders::EncodedOrders;
+use crate::open_streams::OpenStreams;
 
 /// The adapters the API runs on, chosen by the binary.
 pub struct Dependencies {
@@ -49,6 +50,7 @@ pub struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) settings: Arc<ApiSettings>,
     pub(crate) encoded_orders: EncodedOrders,
+    pub(crate) streams: Arc<OpenStreams>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             broadcaster: deps.broadcaster,
             queue: deps.queue,
             metrics: deps.metrics,
+            streams: OpenStreams::new(settings.event_streams),
             settings: Arc::new(settings),
             encoded_orders: EncodedOrders::new(),
         }))

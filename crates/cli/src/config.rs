@@ -39,6 +39,12 @@ pub struct RunArgs {
     /// Requests a minute per client IP to each of register, login and refresh (default 30).
     #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE")]
     pub auth_rate_limit_per_minute: Option<String>,
+    /// Order event streams a user may have open at once (default 5); beyond it, 429.
+    #[arg(long, env = "EVENT_STREAMS_PER_USER")]
+    pub event_streams_per_user: Option<String>,
+    /// Order event streams open at once in all (default 1000); beyond it, 429.
+    #[arg(long, env = "EVENT_STREAMS_MAX")]
+    pub event_streams_max: Option<String>,
     /// The window AUTH_RATE_LIMIT_PER_MINUTE counts in, e.g. 30s (default 1m).
     #[arg(long, env = "AUTH_RATE_LIMIT_WINDOW")]
     pub auth_rate_limit_window: Option<String>,
@@ -292,6 +298,18 @@ impl Settings {
             check(
                 "REFRESH_TOKEN_TTL",
                 parse_duration(&raw).map(|d| api.refresh_token_ttl = d),
+            );
+        }
+        if let Some(raw) = &args.event_streams_per_user {
+            check(
+                "EVENT_STREAMS_PER_USER",
+                parse_positive(raw).map(|n| api.event_streams.per_user = n),
+            );
+        }
+        if let Some(raw) = &args.event_streams_max {
+            check(
+                "EVENT_STREAMS_MAX",
+                parse_positive(raw).map(|n| api.event_streams.total = n),
             );
         }
         if let Some(raw) = &args.auth_rate_limit_per_minute {

@@ -8,6 +8,7 @@ use orderflow_core::ports::StatusSubscription;
 use orderflow_core::{OrderId, StatusChange, UserId};
 
 use crate::extract::CurrentUser;
+use crate::open_streams::StreamPermit;
 use crate::problem::Problem;
 use crate::routes::orders::order_id;
 use crate::state::AppState;
@@ -20,13 +21,18 @@ use crate::state::AppState;
         (status = 200, description = "text/event-stream: one `status` event per status change, the current status first; the stream ends after a terminal status",
             content_type = "text/event-stream", body = String),
         (status = 401, description = "Missing or invalid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown, or not the caller's", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "Unknown, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many event streams open: the caller's, or everyone's (EVENT_STREAMS_PER_USER, EVENT_STREAMS_MAX)", body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     State(state): State<AppState>,
     CurrentUser(user_id): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let id = order_id(&id)?;
+    let permit = state.streams.open(user_id).ok_or_else(|| {
+        let limits = state.streams.limits();
+        Problem::too_many_streams(limits.per_user, limits.total)
+    })?;
     // Subscribe before reading, so no change falls between the read and the subscription.
     let subscription: StatusSubscription = match state.broadcaster.subscribe(id).await {
         Ok(subscription) => subscription,
@@ -45,6 +51,7 @@ pub async fn events(
         finished: order.status.is_terminal(),
         queued: current.into_iter().collect(),
         subscription,
+        _permit: permit,
     };
     let events = futures::stream::unfold(watch, Watch::next).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
@@ -59,6 +66,8 @@ struct Watch {
     finished: bool,
     queued: VecDeque<StatusChange>,
     subscription: StatusSubscription,
+    /// Held for as long as the stream is open.
+    _permit: StreamPermit,
 }
 
 impl Watch {

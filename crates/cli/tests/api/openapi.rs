@@ -38,7 +38,11 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
         "post",
         &["200", "401", "404", "409"],
     ),
-    ("/api/orders/{id}/events", "get", &["200", "401", "404"]),
+    (
+        "/api/orders/{id}/events",
+        "get",
+        &["200", "401", "404", "429"],
+    ),
     ("/healthz", "get", &["200"]),
     ("/readyz", "get", &["200", "503"]),
     ("/metrics", "get", &["200"]),

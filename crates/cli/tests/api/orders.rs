@@ -2,6 +2,8 @@ use orderflow_core::{Currency, Money, Product, ProductId, ProductName};
 use reqwest::Method;
 use serde_json::json;
 
+use std::time::Duration;
+
 use crate::helpers::{TestApp, spawn_app};
 
 #[tokio::test]
@@ -386,4 +388,77 @@ async fn placements_price_from_the_products_last_read_until_the_catalog_changes(
     assert_eq!(order["totalAmount"], 2500);
     assert_eq!(app.stock("sku-mug").await, 9);
     assert_eq!(product_reads(&app).await, 2.0, "read again once it changed");
+}
+
+/// Opens `token`'s event stream of order `id` and keeps it open (its first event read).
+async fn open_stream(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    let mut response = app
+        .request(Method::GET, &format!("/api/orders/{id}/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+        .chunk()
+        .await
+        .unwrap()
+        .expect("the current status first");
+    response
+}
+
+#[tokio::test]
+async fn event_streams_are_capped_per_user_and_in_all() {
+    let app = crate::helpers::spawn_app_with(|args| {
+        args.event_streams_per_user = Some("2".into());
+        args.event_streams_max = Some("3".into());
+    })
+    .await;
+    app.seed(&[("sku-stream", 100, 100)]).await;
+    let (alice, bob, carol) = (
+        app.user("alice@example.com").await,
+        app.user("bob@example.com").await,
+        app.user("carol@example.com").await,
+    );
+    let order = |token: String| {
+        let app = &app;
+        async move { app.place_one(&token, "sku-stream", 1).await }
+    };
+    let (a, b, c) = (
+        order(alice.clone()).await,
+        order(bob.clone()).await,
+        order(carol.clone()).await,
+    );
+    let path = |id: &str| format!("/api/orders/{id}/events");
+
+    let first = open_stream(&app, &alice, &a).await;
+    let _second = open_stream(&app, &alice, &a).await;
+    let refused = app.get(&path(&a), Some(&alice)).await.expect(429);
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert!(refused.header("retry-after").is_some());
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 event streams per user")
+    );
+
+    let _bobs = open_stream(&app, &bob, &b).await;
+    app.get(&path(&c), Some(&carol)).await.expect(429);
+
+    // A stream whose client went away gives its place back.
+    drop(first);
+    crate::helpers::eventually(Duration::from_secs(5), "a freed stream place", || async {
+        let response = app
+            .request(Method::GET, &path(&c))
+            .bearer_auth(&carol)
+            .send()
+            .await
+            .unwrap();
+        (response.status() == 200).then_some(())
+    })
+    .await;
 }
