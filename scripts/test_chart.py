@@ -274,6 +274,9 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(len(objects), 4)
         for obj in objects:
             self.assertEqual(obj["metadata"]["labels"].get("release"), release, obj["metadata"]["name"])
+        # The alert rules and dashboards tell releases apart by namespace and job.
+        for monitor in by_kind(docs, "ServiceMonitor").values():
+            self.assertEqual(monitor["spec"]["jobLabel"], "app.kubernetes.io/instance")
 
     def test_the_lease_is_the_release_s_own(self):
         docs = render(values=PRODUCTION)
