@@ -28,6 +28,8 @@ cleanup() {
 }
 
 scripts/cluster/build.sh
+# A cluster an interrupted run left up is brought down first: the host is then as before.
+scripts/cluster/down.sh
 scripts/cluster/state.sh >"$work/before"
 trap cleanup EXIT
 started=$(date +%s)

@@ -70,15 +70,20 @@ for family in iptables ip6tables; do
   grep -vE -- "$ours" <<<"$dump" | "$family-restore" -w
 done
 
-nft list tables | while read -r _ family table; do
-  grep -qx "table $family $table" "$CLUSTER_RUN/nft-tables.saved" || nft delete table "$family" "$table"
-done
+# Tables only when up.sh noted which there were: never one the host had.
+if [[ -f $CLUSTER_RUN/nft-tables.saved ]]; then
+  nft list tables | while read -r _ family table; do
+    grep -qx "table $family $table" "$CLUSTER_RUN/nft-tables.saved" || nft delete table "$family" "$table"
+  done
+fi
 
 ip link delete "$BRIDGE" 2>/dev/null || true
 
-while IFS='=' read -r name value; do
-  [[ -n $name ]] && sysctl -qw "$name=$value"
-done <"$CLUSTER_RUN/sysctls.saved"
+if [[ -f $CLUSTER_RUN/sysctls.saved ]]; then
+  while IFS='=' read -r name value; do
+    [[ -n $name ]] && sysctl -qw "$name=$value"
+  done <"$CLUSTER_RUN/sysctls.saved"
+fi
 
 # The kubelet's cgroups (cgroupfs driver), in every hierarchy, deepest first.
 for hierarchy in /sys/fs/cgroup/*/; do
@@ -86,9 +91,11 @@ for hierarchy in /sys/fs/cgroup/*/; do
   find "$hierarchy/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null
 done
 
-for d in "${HOST_DIRS[@]}"; do
-  grep -qx "$d" "$CLUSTER_RUN/host-dirs.saved" || rm -rf "$d"
-done
+if [[ -f $CLUSTER_RUN/host-dirs.saved ]]; then
+  for d in "${HOST_DIRS[@]}"; do
+    grep -qx "$d" "$CLUSTER_RUN/host-dirs.saved" || rm -rf "$d"
+  done
+fi
 
 rm -rf "$CLUSTER_CACHE/last-logs"
 cp -r "$CLUSTER_RUN/logs" "$CLUSTER_CACHE/last-logs" 2>/dev/null || true

@@ -143,17 +143,7 @@ async fn an_expired_lease_is_taken_over_and_a_lost_race_is_not_an_error() {
 #[tokio::test]
 async fn release_gives_up_a_lease_held_and_leaves_another_s_alone() {
     let (holder, mut handle) = lock("pod-a");
-    let serve = async {
-        answer(
-            &mut handle,
-            Method::GET,
-            PATH,
-            200,
-            lease("pod-a", "2026-12-07T01:00:00.000000Z"),
-        )
-        .await;
-        answer(&mut handle, Method::PUT, PATH, 200, json!({})).await
-    };
+    let serve = read_then_write(&mut handle, lease("pod-a", "2026-12-07T01:00:00.000000Z"));
     let (released, sent) = tokio::join!(holder.release(), serve);
     released.unwrap();
     assert!(sent["spec"].get("holderIdentity").is_none(), "{sent}");
@@ -186,14 +176,17 @@ async fn a_released_lease_is_free_at_once() {
         .as_object_mut()
         .unwrap()
         .remove("holderIdentity");
-    let serve = async {
-        answer(&mut handle, Method::GET, PATH, 200, released).await;
-        answer(&mut handle, Method::PUT, PATH, 200, json!({})).await
-    };
+    let serve = read_then_write(&mut handle, released);
     let (taken, sent) = tokio::join!(standby.try_acquire_or_renew(), serve);
     assert!(
         taken.unwrap(),
         "a lease without a holder is free, however recent its renewal"
     );
     assert_eq!(sent["spec"]["holderIdentity"], "pod-b");
+}
+
+/// Serves a read of the Lease as `current`, then the write the lock makes; returns the write.
+async fn read_then_write(handle: &mut Handle, current: Value) -> Value {
+    answer(handle, Method::GET, PATH, 200, current).await;
+    answer(handle, Method::PUT, PATH, 200, json!({})).await
 }

@@ -315,10 +315,9 @@ impl Http {
         .await
     }
 
-    /// Reads an order's server-sent event stream until the server closes it; returns each
-    /// `status` event's data.
-    pub async fn status_events(&self, token: &str, id: &str) -> Vec<Value> {
-        let mut response = self
+    /// Opens an order's server-sent event stream: 200, `text/event-stream`.
+    pub async fn open_events(&self, token: &str, id: &str) -> reqwest::Response {
+        let response = self
             .request(Method::GET, &format!("/api/orders/{id}/events"))
             .bearer_auth(token)
             .send()
@@ -332,6 +331,13 @@ impl Http {
                 .and_then(|v| v.to_str().ok()),
             Some("text/event-stream")
         );
+        response
+    }
+
+    /// Reads an order's server-sent event stream until the server closes it; returns each
+    /// `status` event's data.
+    pub async fn status_events(&self, token: &str, id: &str) -> Vec<Value> {
+        let mut response = self.open_events(token, id).await;
         let mut text = String::new();
         let read_all = async {
             while let Some(chunk) = response.chunk().await.unwrap() {

@@ -392,13 +392,7 @@ async fn placements_price_from_the_products_last_read_until_the_catalog_changes(
 
 /// Opens `token`'s event stream of order `id` and keeps it open (its first event read).
 async fn open_stream(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
-    let mut response = app
-        .request(Method::GET, &format!("/api/orders/{id}/events"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let mut response = app.open_events(token, id).await;
     response
         .chunk()
         .await
