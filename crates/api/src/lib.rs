@@ -9,6 +9,7 @@ mod extract;
 mod head_deadline;
 mod open_streams;
 mod openapi;
+mod order_rechecks;
 mod problem;
 mod request_context;
 mod routes;

@@ -10,6 +10,7 @@ use orderflow_telemetry::Metrics;
 use crate::ApiSettings;
 use crate::encoded_orders::EncodedOrders;
 use crate::open_streams::OpenStreams;
+use crate::order_rechecks::OrderRechecks;
 
 /// The adapters the API runs on, chosen by the binary.
 pub struct Dependencies {
@@ -51,6 +52,7 @@ pub struct Shared {
     pub(crate) settings: Arc<ApiSettings>,
     pub(crate) encoded_orders: EncodedOrders,
     pub(crate) streams: Arc<OpenStreams>,
+    pub(crate) rechecks: OrderRechecks,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             queue: deps.queue,
             metrics: deps.metrics,
             streams: OpenStreams::new(settings.event_streams),
+            rechecks: OrderRechecks::default(),
             settings: Arc::new(settings),
             encoded_orders: EncodedOrders::new(),
         }))

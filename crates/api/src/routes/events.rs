@@ -1,5 +1,6 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -80,15 +81,26 @@ impl Watch {
             if self.finished {
                 return None;
             }
-            tokio::select! {
+            let recheck = self.state.settings.events_recheck;
+            // Woken by a change: a read made since then. On the timer: one made within the
+            // interval, by this stream or another of the order's.
+            let fresh_since = tokio::select! {
                 woken = self.subscription.next() => {
                     if woken.is_none() {
                         self.subscription = Box::pin(futures::stream::pending());
                     }
+                    Instant::now()
                 }
-                () = tokio::time::sleep(self.state.settings.events_recheck) => {}
-            }
-            match self.state.orders.current(self.user_id, self.order_id).await {
+                () = tokio::time::sleep(recheck) => {
+                    Instant::now().checked_sub(recheck).unwrap_or_else(Instant::now)
+                }
+            };
+            let state = &self.state;
+            let current = state
+                .rechecks
+                .current(&state.orders, self.user_id, self.order_id, fresh_since)
+                .await;
+            match current {
                 Ok(order) => {
                     self.queued
                         .extend(order.history.iter().skip(self.seen).cloned());

@@ -456,3 +456,36 @@ async fn event_streams_are_capped_per_user_and_in_all() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_thousand_idle_streams_on_one_order_share_its_re_reads() {
+    const STREAMS: usize = 1_000;
+    // `orderflow api` without Redis: the streams hear the worker elsewhere only by
+    // re-reading the order (every 500 ms by default), and it stays PENDING.
+    let app = crate::helpers::spawn_app_with(|args| {
+        args.event_streams_per_user = Some(STREAMS.to_string());
+        args.event_streams_max = Some(STREAMS.to_string());
+    })
+    .await;
+    app.seed(&[("sku-watched", 100, 10)]).await;
+    let token = app.user("watcher@example.com").await;
+    let id = app.place_one(&token, "sku-watched", 1).await;
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        streams.push(open_stream(&app, &token, &id).await);
+    }
+    let reads = || {
+        app.metric_sum(
+            "orderflow_dependency_operation_duration_seconds_count",
+            "operation=\"order\"",
+        )
+    };
+    let (before, started) = (reads().await, std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let per_second = (reads().await - before) / started.elapsed().as_secs_f64();
+    assert!(
+        per_second < 20.0,
+        "{STREAMS} idle streams made {per_second:.0} store reads a second"
+    );
+    drop(streams);
+}
