@@ -13,11 +13,10 @@ source scripts/cluster/common.sh
 binary=${1:?usage: scripts/test-cluster.sh RELEASE_BINARY}
 VENV=.tools/venv
 work=$(mktemp -d)
-service_pids=()
 
 cleanup() {
   local status=$?
-  for pid in "${service_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [[ -n ${TEST_SERVICES_RUN:-} ]] && scripts/test-services.sh stop
   scripts/cluster/down.sh || status=1
   if ((status != 0)) && [[ -d $CLUSTER_CACHE/last-logs ]]; then
     echo "the cluster's last log lines:" >&2
@@ -37,40 +36,20 @@ scripts/cluster/up.sh
 echo "cluster up, node Ready, in $(($(date +%s) - started)) s"
 scripts/cluster/images.sh orderflow "$binary"
 
-free_port() {
-  python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()' "$HOST_IP"
-}
-wait_port() {
-  for _ in $(seq 1 150); do
-    python3 -c "import socket; socket.create_connection(('$HOST_IP', $1), 0.2)" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "error: nothing listens on $HOST_IP:$1; $2" >&2
-  exit 1
-}
-mongo_port=$(free_port)
-"$VENV/bin/secantusd-py" --host "$HOST_IP" --port "$mongo_port" --storage-path :memory: \
-  --log-level WARNING >"$work/secantusd.log" 2>&1 &
-service_pids+=($!)
-redis_port=$(free_port)
-redis-server --bind "$HOST_IP" --port "$redis_port" --save "" --appendonly no --protected-mode no \
-  >"$work/redis.log" 2>&1 &
-service_pids+=($!)
-aws_port=$(free_port)
-"$VENV/bin/moto_server" -H "$HOST_IP" -p "$aws_port" >"$work/moto.log" 2>&1 &
-service_pids+=($!)
-wait_port "$mongo_port" "the MongoDB test server"
-wait_port "$redis_port" "redis-server"
-wait_port "$aws_port" "moto"
+# The test servers again, on the node's bridge address, where the pods reach them.
+export TEST_SERVICES_HOST=$HOST_IP TEST_SERVICES_RUN=$work/services
+export TEST_SERVICES_ENV=$work/services/services.env
+scripts/test-services.sh servers
+# shellcheck source=/dev/null
+source "$TEST_SERVICES_ENV"
 
 KUBECONFIG=$KUBECONFIG_FILE KUBECTL=$CLUSTER_CACHE/bin/kubectl HELM=$PWD/.tools/bin/helm \
   HOST_IP=$HOST_IP CLUSTER_RUN=$CLUSTER_RUN \
-  MONGO_URI="mongodb://$HOST_IP:$mongo_port/orderflow?retryWrites=false" \
-  REDIS_URL="redis://$HOST_IP:$redis_port" AWS_ENDPOINT="http://$HOST_IP:$aws_port" \
+  MONGO_URI="${ORDERFLOW_TEST_MONGO_URI/\/\?//orderflow?}" \
+  REDIS_URL=$ORDERFLOW_TEST_REDIS_URL AWS_ENDPOINT=$ORDERFLOW_TEST_AWS_ENDPOINT \
   "$VENV/bin/python" -W error::ResourceWarning scripts/cluster/test_chart_on_cluster.py
 
-for pid in "${service_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-service_pids=()
+scripts/test-services.sh stop
 scripts/cluster/down.sh
 scripts/cluster/state.sh >"$work/after"
 if ! diff -u "$work/before" "$work/after"; then

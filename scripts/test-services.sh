@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs (idempotently) and starts what the tests need, on loopback only.
 #   start   install tools, start the test servers, write their addresses to .tools/services.env
+#   servers start the test servers only (the tools installed already)
 #   stop    stop what `start` started
+# TEST_SERVICES_HOST (default 127.0.0.1), TEST_SERVICES_RUN and TEST_SERVICES_ENV start a
+# second set elsewhere: the test cluster's, on the node's bridge address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOOLS=.tools
 VENV=$TOOLS/venv
-RUN=$TOOLS/run
-ENV_FILE=$TOOLS/services.env
+HOST=${TEST_SERVICES_HOST:-127.0.0.1}
+RUN=${TEST_SERVICES_RUN:-$TOOLS/run}
+ENV_FILE=${TEST_SERVICES_ENV:-$TOOLS/services.env}
 SECANTUSDB_VERSION=0.7.0b3
 MOTO_VERSION=5.2.5
 KUBERNETES_VALIDATE_VERSION=1.37.0
@@ -38,17 +42,17 @@ apt_install() {
 }
 
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()' "$HOST"
 }
 
 wait_for_port() { # port, name, log
   for _ in $(seq 1 150); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; then
+    if python3 -c "import socket,sys; socket.create_connection(('$HOST', $1), 0.2)" 2>/dev/null; then
       return 0
     fi
     sleep 0.2
   done
-  echo "error: $2 did not start on 127.0.0.1:$1; its log:" >&2
+  echo "error: $2 did not start on $HOST:$1; its log:" >&2
   tail -20 "$3" >&2 || true
   exit 1
 }
@@ -123,27 +127,28 @@ start_services() {
   local mongo_port
   mongo_port=$(free_port)
   # A one-node replica set in memory: transactions work, nothing is kept.
-  "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
+  "$VENV/bin/secantusd-py" --host "$HOST" --port "$mongo_port" --storage-path :memory: \
     --log-level WARNING > "$RUN/secantusd.log" 2>&1 &
   echo $! > "$RUN/secantusd.pid"
   local redis_port aws_port
   redis_port=$(free_port)
-  # A Redis of the tests' own, so they neither depend on nor disturb one already running.
-  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+  # A Redis of the tests' own, so they neither depend on nor disturb one already running;
+  # bound to the one address, so open to the clients there (the cluster's pods).
+  redis-server --bind "$HOST" --port "$redis_port" --save "" --appendonly no --protected-mode no \
     --daemonize no > "$RUN/redis.log" 2>&1 &
   echo $! > "$RUN/redis.pid"
   aws_port=$(free_port)
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$aws_port" > "$RUN/moto.log" 2>&1 &
+  "$VENV/bin/moto_server" -H "$HOST" -p "$aws_port" > "$RUN/moto.log" 2>&1 &
   echo $! > "$RUN/moto.pid"
   wait_for_port "$mongo_port" "the MongoDB test server" "$RUN/secantusd.log"
   wait_for_port "$redis_port" "redis-server" "$RUN/redis.log"
   wait_for_port "$aws_port" "the AWS emulator (moto)" "$RUN/moto.log"
   {
-    echo "export ORDERFLOW_TEST_MONGO_URI='mongodb://127.0.0.1:$mongo_port/?retryWrites=false'"
+    echo "export ORDERFLOW_TEST_MONGO_URI='mongodb://$HOST:$mongo_port/?retryWrites=false'"
     echo "export ORDERFLOW_TEST_SECANTUSD='$PWD/$VENV/bin/secantusd-py'"
-    echo "export ORDERFLOW_TEST_REDIS_URL='redis://127.0.0.1:$redis_port'"
+    echo "export ORDERFLOW_TEST_REDIS_URL='redis://$HOST:$redis_port'"
     echo "export ORDERFLOW_TEST_REDIS_SERVER='$(command -v redis-server)'"
-    echo "export ORDERFLOW_TEST_AWS_ENDPOINT='http://127.0.0.1:$aws_port'"
+    echo "export ORDERFLOW_TEST_AWS_ENDPOINT='http://$HOST:$aws_port'"
   } > "$ENV_FILE"
   echo "test services started; their addresses are in $ENV_FILE"
 }
@@ -158,6 +163,7 @@ stop_services() {
 
 case "${1:-start}" in
   start) install_tools; start_services ;;
+  servers) start_services ;;
   stop) stop_services ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|servers|stop" >&2; exit 2 ;;
 esac
