@@ -13,6 +13,7 @@ use orderflow_infra::aws::{AWS_VARIABLES, SesSettings};
 use orderflow_infra::redis::RedisSettings;
 
 use crate::run::Mode;
+use orderflow_core::usecases::EmailPolicy;
 use orderflow_worker::{WorkerSettings, YieldToRequests};
 
 #[derive(Debug, Default, Clone, Args)]
@@ -117,6 +118,17 @@ pub struct RunArgs {
     /// How long a stopping worker finishes in-flight orders (default 20s).
     #[arg(long, env = "WORKER_SHUTDOWN_DEADLINE")]
     pub worker_shutdown_deadline: Option<String>,
+    /// Sends of an order email before it is given up as failed (default 12: about 20 minutes
+    /// of retries).
+    #[arg(long, env = "EMAIL_MAX_ATTEMPTS")]
+    pub email_max_attempts: Option<String>,
+    /// First pause after a failed email send, doubled per attempt up to 5 minutes (default 1s).
+    #[arg(long, env = "EMAIL_RETRY_DELAY")]
+    pub email_retry_delay: Option<String>,
+    /// How long an email being sent is left to its sender before another sends it, should
+    /// the first have died (default 60s).
+    #[arg(long, env = "EMAIL_LEASE")]
+    pub email_lease: Option<String>,
     /// `serve`: requests in flight (on average over about 20 ms) from which the relay and
     /// worker yield the cores to them, each taking one batch of at most 10 per 20 ms until
     /// they are fewer (default 8; `off`: never).
@@ -189,6 +201,8 @@ pub struct Settings {
     pub mail_from: String,
     pub mail_dir: PathBuf,
     pub worker: WorkerSettings,
+    /// How order emails are sent and retried.
+    pub email: EmailPolicy,
     /// When the relay and worker of `serve` yield to its requests; `None`: never.
     pub yield_to_requests: Option<YieldToRequests>,
     pub queue_max_receives: u32,
@@ -485,6 +499,22 @@ impl Settings {
                 parse_duration(raw).map(|d| worker.shutdown_deadline = d),
             );
         }
+        let mut email = EmailPolicy::default();
+        if let Some(raw) = &args.email_max_attempts {
+            check(
+                "EMAIL_MAX_ATTEMPTS",
+                parse_positive(raw).map(|n| email.max_attempts = n),
+            );
+        }
+        if let Some(raw) = &args.email_retry_delay {
+            check(
+                "EMAIL_RETRY_DELAY",
+                parse_duration(raw).map(|d| email.retry_base = d),
+            );
+        }
+        if let Some(raw) = &args.email_lease {
+            check("EMAIL_LEASE", parse_duration(raw).map(|d| email.lease = d));
+        }
         let mut yield_to_requests = Some(YieldToRequests::default());
         if let Some(raw) = &args.background_yield_at_requests {
             check(
@@ -626,6 +656,7 @@ impl Settings {
             mail_from,
             mail_dir,
             worker,
+            email,
             yield_to_requests,
             queue_max_receives,
             redis,

@@ -10,7 +10,7 @@ use orderflow_core::ports::{
     AcceptAll, Mailer, OrderCache, OrderProcessor, PipelineObserver, Queue, RateLimiter,
     StatusBroadcaster, Store,
 };
-use orderflow_core::usecases::{CachePolicy, ProcessingService};
+use orderflow_core::usecases::{CachePolicy, EmailingService, ProcessingService};
 use orderflow_infra::aws::{SesMailer, SqsQueue, load_sdk_config};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryRateLimiter, MemoryStatusBroadcaster};
@@ -22,8 +22,8 @@ use orderflow_telemetry::{
     InstrumentedCache, InstrumentedMailer, InstrumentedQueue, InstrumentedStore, Metrics,
 };
 use orderflow_worker::{
-    CancellationToken, Housekeeper, OutboxRelay, PipelineSampler, RelaySettings, Worker,
-    WorkerSettings, YieldToRequests,
+    CancellationToken, EmailSender, EmailSenderSettings, Housekeeper, OutboxRelay, PipelineSampler,
+    RelaySettings, Worker, WorkerSettings, YieldToRequests,
 };
 
 use crate::config::Settings;
@@ -303,11 +303,8 @@ pub fn build_worker(
     let processing = ProcessingService::new(
         Arc::clone(&backends.background_store),
         Arc::clone(&backends.cache),
-        Arc::clone(&backends.mailer),
         Arc::clone(&backends.broadcaster),
         processor,
-        // A sender slower than the visibility timeout has lost its message anyway.
-        settings.worker.visibility,
     )
     .with_observer(Arc::clone(&backends.metrics) as Arc<dyn PipelineObserver>);
     Worker::new(
@@ -319,6 +316,21 @@ pub fn build_worker(
         },
     )
     .with_metrics(Arc::clone(&backends.metrics))
+}
+
+/// The sender of the emails that orders' final steps record.
+pub fn build_email_sender(settings: &Settings, backends: &Backends) -> EmailSender {
+    let emailing = EmailingService::new(
+        Arc::clone(&backends.background_store),
+        Arc::clone(&backends.mailer),
+        settings.email.clone(),
+    )
+    .with_observer(Arc::clone(&backends.metrics) as Arc<dyn PipelineObserver>);
+    EmailSender::new(
+        Arc::new(emailing),
+        Arc::clone(&backends.background_store),
+        EmailSenderSettings::default(),
+    )
 }
 
 /// Started services of one process.
@@ -365,6 +377,7 @@ pub async fn start(
     let sampler = PipelineSampler {
         queue: Arc::clone(&backends.queue),
         store: mode.runs_api().then(|| Arc::clone(&backends.store)),
+        emails: mode.runs_worker().then(|| Arc::clone(&backends.store)),
         metrics: Arc::clone(&backends.metrics),
         every: GAUGE_SAMPLING,
     };
@@ -405,9 +418,19 @@ pub async fn start(
     }
     if mode.runs_worker() {
         let worker = build_worker(settings, backends, processor, yield_to_requests);
+        // The sender stops after the worker, so that the emails of the orders a stopping
+        // worker finishes go out with them.
+        let sender = build_email_sender(settings, backends);
+        let sender_stop = CancellationToken::new();
+        let stopped = sender_stop.clone();
+        tasks.spawn(async move {
+            sender.run(stopped).await;
+            Ok(())
+        });
         let stopped = stop.clone();
         tasks.spawn(async move {
             worker.run(stopped).await;
+            sender_stop.cancel();
             Ok(())
         });
     }

@@ -2,6 +2,7 @@
 //! against those ports. Nothing here knows about HTTP, SQL or any cloud service.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod domain;
 pub mod ports;
 pub mod usecases;

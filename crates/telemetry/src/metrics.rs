@@ -69,6 +69,7 @@ pub struct Metrics {
     message_age: Histogram,
     queue_messages: IntGaugeVec,
     outbox_backlog: IntGauge,
+    email_backlog: IntGauge,
     /// `orderflow_cache_requests_total`'s two series, resolved once: every cached read
     /// counts one, and a label lookup per read showed in its profile.
     cache_hits: IntCounter,
@@ -351,6 +352,11 @@ impl Metrics {
                 "orderflow_outbox_backlog",
                 "Outbox entries not yet published to the queue, as last sampled",
             ),
+            email_backlog: gauge(
+                &registry,
+                "orderflow_email_backlog",
+                "Order emails recorded and not yet sent or given up on, as last sampled",
+            ),
             cache_hits: cache_requests.with_label_values(&["hit"]),
             cache_misses: cache_requests.with_label_values(&["miss"]),
             cache_errors: counter(
@@ -361,7 +367,7 @@ impl Metrics {
             emails: counter_vec(
                 &registry,
                 "orderflow_emails_total",
-                "Order emails by outcome (sent, rejected, failed)",
+                "Order email sends by outcome (sent, rejected, retried, failed: given up)",
                 &["outcome"],
             ),
             dependency_duration: histogram_vec(
@@ -380,7 +386,7 @@ impl Metrics {
         for reason in REJECTION_REASONS {
             metrics.orders_rejected.with_label_values(&[reason]);
         }
-        for outcome in ["sent", "rejected", "failed"] {
+        for outcome in ["sent", "rejected", "retried", "failed"] {
             metrics.emails.with_label_values(&[outcome]);
         }
         for state in ["visible", "in_flight", "dead_lettered"] {
@@ -537,6 +543,11 @@ impl Metrics {
         self.outbox_backlog
             .set(i64::try_from(entries).unwrap_or(i64::MAX));
     }
+
+    pub fn email_backlog(&self, emails: u64) {
+        self.email_backlog
+            .set(i64::try_from(emails).unwrap_or(i64::MAX));
+    }
 }
 
 /// One counted in a gauge (a request in flight, an order waiting for the store) while this
@@ -582,6 +593,7 @@ impl PipelineObserver for Metrics {
         let outcome = match outcome {
             EmailOutcome::Sent => "sent",
             EmailOutcome::Rejected => "rejected",
+            EmailOutcome::Retried => "retried",
             EmailOutcome::Failed => "failed",
         };
         self.emails.with_label_values(&[outcome]).inc();

@@ -8,8 +8,8 @@ use orderflow_telemetry::{Metrics, continue_trace, link_to, traceparent_of};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::backoff::exponential;
 use crate::yielding::{YieldToRequests, Yielding};
+use orderflow_core::backoff::exponential;
 
 /// The message attribute naming the order (readable without parsing the body).
 const ORDER_ID_ATTRIBUTE: &str = "orderId";

@@ -9,10 +9,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::backoff::exponential;
 use crate::deleter::{Deleter, Finished};
 use crate::yielding::{YieldToRequests, Yielding};
-use orderflow_telemetry::{Metrics, continue_trace};
+use orderflow_core::backoff::exponential;
+use orderflow_telemetry::{Metrics, continue_trace, traceparent_of};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -271,10 +271,13 @@ impl Job {
         if let Some(parent) = &parent {
             continue_trace(&span, parent);
         }
+        // The order's email is sent in this trace: under this span, or without trace export,
+        // under the placing request's.
+        let trace_parent = traceparent_of(&span).or(parent);
         let started = std::time::Instant::now();
         // Slow work keeps its message hidden: another worker must not start it meanwhile.
         tokio::select! {
-            () = self.handle_in_time(&message).instrument(span.clone()) => {}
+            () = self.handle_in_time(&message, trace_parent).instrument(span.clone()) => {}
             () = self.keep_hidden(&message.receipt) => {}
         }
         self.metrics.delivery_handled(started.elapsed());
@@ -292,7 +295,7 @@ impl Job {
         }
     }
 
-    async fn handle_in_time(&self, message: &ReceivedMessage) {
+    async fn handle_in_time(&self, message: &ReceivedMessage, trace_parent: Option<TraceParent>) {
         let Ok(parsed) = OrderMessage::parse(&message.body) else {
             tracing::error!("unreadable message; deleting it");
             self.delete(message).await;
@@ -303,6 +306,7 @@ impl Job {
             message_id: message.id.clone(),
             receive_count: message.receive_count,
             max_receives: self.queue.max_receives(),
+            trace_parent,
         };
         let result = self
             .settle_while_the_store_is_away(order_id, &delivery)

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use orderflow_core::ports::{
     InventoryStore, OrderProcessor, OrderStore, ProcessingError, Queue, Store,
 };
-use orderflow_core::usecases::ProcessingService;
+use orderflow_core::usecases::{EmailPolicy, EmailingService, ProcessingService};
 use orderflow_core::{Order, OrderStatus};
 use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
@@ -19,7 +19,10 @@ use orderflow_store::{SqliteQueue, SqliteStore};
 use orderflow_telemetry::Metrics;
 use orderflow_testkit::fixtures;
 use orderflow_testkit::wait::{eventually, eventually_or};
-use orderflow_worker::{CancellationToken, OutboxRelay, RelaySettings, Worker, WorkerSettings};
+use orderflow_worker::{
+    CancellationToken, EmailSender, EmailSenderSettings, OutboxRelay, RelaySettings, Worker,
+    WorkerSettings,
+};
 use support::sample;
 
 mod support;
@@ -76,13 +79,25 @@ fn processing(store: &Arc<SqliteStore>, dir: &Path) -> ProcessingService {
     ProcessingService::new(
         Arc::clone(store) as Arc<dyn Store>,
         Arc::new(MemoryOrderCache::new(100, Duration::from_secs(60))),
-        Arc::new(FileMailer::new(&dir.join("mail"), "shop <shop@example.com>").unwrap()),
         Arc::new(MemoryStatusBroadcaster::new(16)),
         Arc::new(LocksTheDatabaseOnce {
             database: dir.join(SqliteStore::FILE_NAME),
             locked: AtomicBool::new(false),
         }),
-        Duration::from_secs(1),
+    )
+}
+
+fn email_sender(store: &Arc<SqliteStore>, dir: &Path) -> EmailSender {
+    let mailer = FileMailer::new(&dir.join("mail"), "shop <shop@example.com>").unwrap();
+    let emailing = EmailingService::new(
+        Arc::clone(store) as Arc<dyn Store>,
+        Arc::new(mailer),
+        EmailPolicy::default(),
+    );
+    EmailSender::new(
+        Arc::new(emailing),
+        Arc::clone(store) as Arc<dyn Store>,
+        EmailSenderSettings::default(),
     )
 }
 
@@ -110,6 +125,7 @@ async fn an_order_on_its_only_delivery_waits_out_a_locked_database_and_is_proces
     let running = [
         tokio::spawn(relay.run(stop.clone())),
         tokio::spawn(worker.run(stop.clone())),
+        tokio::spawn(email_sender(&store, dir.path()).run(stop.clone())),
     ];
 
     // While the database is held, operators see the order waiting for the store.

@@ -10,7 +10,6 @@ use orderflow_core::ports::{
     AcceptAll, InventoryStore, OrderStore, OutboxStore, PipelineObserver, Queue, Store,
 };
 use orderflow_core::usecases::ProcessingService;
-use orderflow_infra::file::FileMailer;
 use orderflow_infra::memory::{MemoryOrderCache, MemoryStatusBroadcaster};
 use orderflow_store::{SqliteQueue, SqliteStore};
 use orderflow_telemetry::{Held, Metrics};
@@ -82,7 +81,7 @@ async fn placed_orders_while_requests_are_many() -> Scene {
 async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_once_they_are_fewer()
 {
     let Scene {
-        dir,
+        dir: _dir,
         store,
         queue,
         metrics,
@@ -91,10 +90,8 @@ async fn a_worker_takes_one_batch_a_turn_while_requests_are_many_and_the_rest_on
     let processing = ProcessingService::new(
         Arc::clone(&store) as Arc<dyn Store>,
         Arc::new(MemoryOrderCache::new(100, Duration::from_secs(60))),
-        Arc::new(FileMailer::new(&dir.path().join("mail"), "shop <shop@example.com>").unwrap()),
         Arc::new(MemoryStatusBroadcaster::new(16)),
         Arc::new(AcceptAll),
-        Duration::from_secs(30),
     )
     .with_observer(Arc::clone(&metrics) as Arc<dyn PipelineObserver>);
     let settings = WorkerSettings {

@@ -266,6 +266,19 @@ impl TestApp {
         .await
     }
 
+    /// Waits until every recorded email is settled (sent, rejected or given up).
+    pub async fn wait_until_emails_settled(&self) {
+        eventually(
+            Duration::from_secs(60),
+            "every recorded email to be settled",
+            || async {
+                let backlog = self.backends.store.email_backlog().await.unwrap();
+                (backlog == 0).then_some(())
+            },
+        )
+        .await
+    }
+
     /// The `.eml` files written so far, by file name.
     pub fn emails(&self) -> Vec<String> {
         emails_in(&self.mail_dir())

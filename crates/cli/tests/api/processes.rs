@@ -4,13 +4,13 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use orderflow_core::OrderId;
+use orderflow_core::{OrderId, OrderStatus};
 
 use orderflow_testkit::services::free_port;
 
 use crate::helpers::{
-    Http, ShowLogsOnFailure, emails_in, eventually, promtool_check_metrics, spawn_app,
-    start_process, terminate_and_expect_clean_exit, test_mongo_uri,
+    Http, ShowLogsOnFailure, TestApp, emails_in, eventually, promtool_check_metrics, spawn_app,
+    spawn_app_with, start_process, terminate_and_expect_clean_exit, test_mongo_uri,
 };
 
 fn start(
@@ -109,17 +109,16 @@ async fn worker_stopped_mid_batch(stop: Stop) {
     // server aborts it, 60 s after its last statement: the orders it touched wait that long.
     app.wait_for_emails_within(ids.len(), Duration::from_secs(180))
         .await;
-    // An email written just before the kill is recorded as sent only when its message
-    // comes back (after the visibility timeout): wait for every record to complete.
+    // An email written just before the kill is settled only when its lease has run out and
+    // the second worker sends it again (its file is already there): wait for all of them.
+    eventually(
+        Duration::from_secs(120),
+        "every email to be settled",
+        || async { (store.email_backlog().await.unwrap() == 0).then_some(()) },
+    )
+    .await;
     for id in &ids {
         let id = OrderId::parse(id).unwrap();
-        eventually(
-            Duration::from_secs(30),
-            "the email to be recorded as sent",
-            || async { (store.notifications_completed(id).await.unwrap() > 0).then_some(()) },
-        )
-        .await;
-        assert_eq!(store.notifications_completed(id).await.unwrap(), 1);
         let order = store.order(id).await.unwrap().unwrap();
         assert_eq!(order.status, orderflow_core::OrderStatus::Processed);
         assert_eq!(order.history.len(), 3, "each status once");
@@ -157,21 +156,7 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
         "worker.log",
         &[("WORKER_METRICS_PORT", "0".to_owned())],
     );
-    let worker_log = dir.path().join("worker.log");
-    let worker_port: u16 = eventually(
-        Duration::from_secs(30),
-        "the worker's probe address",
-        || {
-            let log = std::fs::read_to_string(&worker_log).unwrap_or_default();
-            async move {
-                // JSON (`"worker_probe":"Some(…)"`) or pretty (`worker_probe=Some(…)`).
-                let after = log.split("worker_probe").nth(1)?.split("Some(").nth(1)?;
-                let address = after.split(')').next()?;
-                address.rsplit(':').next()?.parse().ok()
-            }
-        },
-    )
-    .await;
+    let worker_port = probe_port(&dir.path().join("worker.log")).await;
     let http = Http::new(&format!("http://127.0.0.1:{port}"));
     http.wait_until_up().await;
 
@@ -231,6 +216,153 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
     every_metric_the_dashboards_and_alerts_use_is_exported(&[&api_metrics, &worker_metrics]);
 
     terminate_and_expect_clean_exit(api, Duration::from_secs(30));
+    terminate_and_expect_clean_exit(worker, Duration::from_secs(30));
+}
+
+/// The port a worker started with `WORKER_METRICS_PORT=0` serves its probes on, as its
+/// log names it. (A port chosen here could be taken by another test before the worker binds
+/// it.)
+async fn probe_port(log: &Path) -> u16 {
+    eventually(
+        Duration::from_secs(30),
+        "the worker's probe address",
+        || {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            async move {
+                // JSON (`"worker_probe":"Some(…)"`) or pretty (`worker_probe=Some(…)`).
+                let after = log.split("worker_probe").nth(1)?.split("Some(").nth(1)?;
+                let address = after.split(')').next()?;
+                address.rsplit(':').next()?.parse().ok()
+            }
+        },
+    )
+    .await
+}
+
+/// A worker process beside `app` whose mail directory is gone once it has started, so
+/// that every email it sends fails for now, as when the mail service is down.
+async fn worker_without_mail(app: &TestApp, log: &str, extra: &[(&str, &str)]) -> Child {
+    let down = app.data_dir().join(format!("{log}.mail"));
+    let mut env = vec![
+        ("MAIL_DIR", down.display().to_string()),
+        ("WORKER_METRICS_PORT", "0".to_owned()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let worker = start_with(
+        "worker",
+        app.data_dir(),
+        app.settings.mongo_uri.as_deref(),
+        None,
+        log,
+        &env,
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the worker's mail directory",
+        || async { down.is_dir().then_some(()) },
+    )
+    .await;
+    std::fs::remove_dir_all(&down).unwrap();
+    worker
+}
+
+/// Waits until the store holds order `id` in `status`. (The API of `app` answers from its
+/// own memory cache, which a worker process does not refresh.)
+async fn wait_until_stored(app: &TestApp, id: &str, status: OrderStatus) {
+    let id = OrderId::parse(id).unwrap();
+    eventually(Duration::from_secs(60), "the order's status", || async {
+        let order = app.backends.store.order(id).await.unwrap()?;
+        (order.status == status).then_some(())
+    })
+    .await
+}
+
+/// Waits until the log `log` in `dir` has a line saying `message` about order `id`.
+async fn logged(dir: &Path, log: &str, message: &str, id: &str) -> String {
+    let path = dir.join(log);
+    eventually(Duration::from_secs(60), message, || {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        async move {
+            text.lines()
+                .find(|line| line.contains(message) && line.contains(id))
+                .map(str::to_owned)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_email_a_killed_worker_left_unsent_on_its_only_delivery_is_sent_once_by_the_next() {
+    // The order's message has one delivery (QUEUE_MAX_RECEIVES=1): the email must not
+    // depend on it coming back.
+    let app = spawn_app_with(|args| args.queue_max_receives = Some("1".into())).await;
+    let _logs = ShowLogsOnFailure::of(app.data_dir());
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("killed-before-send@example.com").await;
+    let one_delivery = [("QUEUE_MAX_RECEIVES", "1")];
+    let mut first = worker_without_mail(&app, "worker-1.log", &one_delivery).await;
+    let id = app.place_one(&token, "sku-a", 1).await;
+    wait_until_stored(&app, &id, OrderStatus::Processed).await;
+    // Made final, its email recorded and not sent: the worker dies now.
+    logged(app.data_dir(), "worker-1.log", "order email not sent", &id).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(app.emails().is_empty());
+    assert_eq!(app.backends.store.email_backlog().await.unwrap(), 1);
+
+    let second = start_with(
+        "worker",
+        app.data_dir(),
+        app.settings.mongo_uri.as_deref(),
+        None,
+        "worker-2.log",
+        &[("QUEUE_MAX_RECEIVES", "1".to_owned())],
+    );
+    assert_eq!(
+        app.wait_for_emails(1).await,
+        [format!("{id}-processed.eml")]
+    );
+    app.wait_until_emails_settled().await;
+    assert_eq!(app.emails().len(), 1, "sent once");
+    // Its message, if the kill kept it from being deleted, is dead-lettered on its second
+    // receive; the order is final already and stays so.
+    wait_until_stored(&app, &id, OrderStatus::Processed).await;
+    terminate_and_expect_clean_exit(second, Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_email_failing_past_its_retry_budget_is_given_up_counted_and_logged() {
+    let app = spawn_app().await;
+    let _logs = ShowLogsOnFailure::of(app.data_dir());
+    app.seed(&[("sku-a", 100, 10)]).await;
+    let token = app.user("mail-down-for-good@example.com").await;
+    let budget = [("EMAIL_MAX_ATTEMPTS", "3"), ("EMAIL_RETRY_DELAY", "100ms")];
+    let worker = worker_without_mail(&app, "worker.log", &budget).await;
+    let id = app.place_one(&token, "sku-a", 1).await;
+    let line = logged(
+        app.data_dir(),
+        "worker.log",
+        "order email failed; giving up",
+        &id,
+    )
+    .await;
+    assert!(line.contains("ERROR"), "{line}");
+    app.wait_until_emails_settled().await;
+    let probe = Http::new(&format!(
+        "http://127.0.0.1:{}",
+        probe_port(&app.data_dir().join("worker.log")).await
+    ));
+    let metrics = probe.get("/metrics", None).await.expect(200).text;
+    for counted in [
+        "orderflow_emails_total{outcome=\"retried\"} 2",
+        "orderflow_emails_total{outcome=\"failed\"} 1",
+        "orderflow_emails_total{outcome=\"sent\"} 0",
+    ] {
+        assert!(metrics.contains(counted), "{counted} in:\n{metrics}");
+    }
+    // The order stays as it was made: final, not failed by its email.
+    wait_until_stored(&app, &id, OrderStatus::Processed).await;
+    assert!(app.emails().is_empty());
     terminate_and_expect_clean_exit(worker, Duration::from_secs(30));
 }
 

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use orderflow_core::ports::{
     AcceptAll, MailError, Mailer, OrderProcessor, OutgoingMessage, ProcessingError,
 };
-use orderflow_core::usecases::{Delivery, Handled, ProcessingService, RetryLater};
+use orderflow_core::usecases::{
+    Delivery, EmailPolicy, EmailingService, Handled, ProcessingService,
+};
 use orderflow_core::{EmailMessage, Order, OrderId};
 use reqwest::Method;
 use serde_json::json;
@@ -111,22 +113,16 @@ async fn redelivered_messages_change_nothing_twice() {
         app.wait_for_emails(1).await,
         [format!("{id}-processed.eml")]
     );
-    let order_id = OrderId::parse(&id).unwrap();
-    assert_eq!(
-        app.backends
-            .store
-            .notifications_completed(order_id)
-            .await
-            .unwrap(),
-        1
-    );
+    app.wait_until_emails_settled().await;
+    assert_eq!(app.emails().len(), 1, "one email for three deliveries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_email_that_failed_after_its_claim_is_sent_on_the_next_delivery() {
-    // The message's deliveries all fall inside the notification lease (30 s): a claim its
-    // first delivery left behind must not hold off the others until the message dead-letters.
-    let app = spawn_serve(Arc::new(AcceptAll), |_| {}).await;
+async fn an_email_whose_send_failed_is_sent_after_a_pause_and_the_message_is_done_with() {
+    let app = spawn_serve(Arc::new(AcceptAll), |args| {
+        args.email_retry_delay = Some("200ms".into());
+    })
+    .await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("mail-down@example.com").await;
     let mail_dir = app.mail_dir();
@@ -134,76 +130,80 @@ async fn an_email_that_failed_after_its_claim_is_sent_on_the_next_delivery() {
     let id = app.place_one(&token, "sku-a", 1).await;
     app.wait_for_status(&token, &id, "PROCESSED").await;
     eventually(Duration::from_secs(30), "a failed email send", || async {
-        let failed = app
-            .metric_sum("orderflow_emails_total", "outcome=\"failed\"")
+        let retried = app
+            .metric_sum("orderflow_emails_total", "outcome=\"retried\"")
             .await;
-        (failed >= 1.0).then_some(())
+        (retried >= 1.0).then_some(())
     })
     .await;
+    // The email no longer rides on the order's message: that is deleted, not retried.
+    app.wait_until_drained().await;
     std::fs::create_dir(&mail_dir).unwrap();
 
     assert_eq!(
         app.wait_for_emails(1).await,
         [format!("{id}-processed.eml")]
     );
-    // The record is completed after the file is in place, and the message deleted after
-    // that: once the queue is drained, the record says sent.
-    app.wait_until_drained().await;
-    let order_id = OrderId::parse(&id).unwrap();
-    let store = app.backends.store.as_ref();
-    assert_eq!(store.notifications_completed(order_id).await.unwrap(), 1);
+    app.wait_until_emails_settled().await;
     let depth = app.backends.queue.depth().await.unwrap();
     assert_eq!(depth.dead_lettered, 0, "the message finished instead");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_receivers_holding_one_message_at_once_send_its_email_once() {
-    // A queue may hand one message to two receivers at once (SQS standard queues do): they
-    // share its id, so the email's claim must name the delivery, not the message.
+async fn two_receivers_holding_one_message_at_once_record_and_send_its_email_once() {
+    // A queue may hand one message to two receivers at once (SQS standard queues do), and
+    // two senders may look at the email outbox at once.
     let app = spawn_app().await;
     app.seed(&[("sku-a", 100, 10)]).await;
     let token = app.user("twice-at-once@example.com").await;
     let id = app.place_one(&token, "sku-a", 1).await;
     let order_id = OrderId::parse(&id).unwrap();
-    let mailer = Arc::new(SlowMailer {
-        inner: Arc::clone(&app.backends.mailer),
-        delay: Duration::from_secs(2),
-        calls: AtomicUsize::new(0),
-    });
     let processing = ProcessingService::new(
         Arc::clone(&app.backends.store),
         Arc::clone(&app.backends.cache),
-        Arc::clone(&mailer) as Arc<dyn Mailer>,
         Arc::clone(&app.backends.broadcaster),
         Arc::new(AcceptAll),
-        Duration::from_secs(30),
     );
     let first = Delivery {
         message_id: "message-1".to_owned(),
         receive_count: 1,
         max_receives: 5,
+        trace_parent: None,
     };
     let second = Delivery {
         receive_count: 2,
         ..first.clone()
     };
-    // Both at once: whichever claims the email first sends it while the other comes to it.
     let (first_ended, second_ended) = tokio::join!(
         processing.handle(order_id, &first),
         processing.handle(order_id, &second)
     );
-    let (finished, held_off) = match (first_ended, second_ended) {
-        (Ok(finished), Err(held_off)) | (Err(held_off), Ok(finished)) => (finished, held_off),
-        other => panic!("one delivery sends, the other waits for its claim: {other:?}"),
+    assert_eq!(first_ended.unwrap(), Handled::Finished);
+    assert_eq!(second_ended.unwrap(), Handled::Finished);
+    let store = app.backends.store.as_ref();
+    assert_eq!(store.email_backlog().await.unwrap(), 1, "recorded once");
+
+    let mailer = Arc::new(SlowMailer {
+        inner: Arc::clone(&app.backends.mailer),
+        delay: Duration::from_millis(500),
+        calls: AtomicUsize::new(0),
+    });
+    let sender = || {
+        EmailingService::new(
+            Arc::clone(&app.backends.store),
+            Arc::clone(&mailer) as Arc<dyn Mailer>,
+            EmailPolicy::default(),
+        )
     };
-    assert_eq!(finished, Handled::Finished);
-    // A claim held by another delivery is the delivery's to retry, not a store outage.
-    assert!(
-        matches!(&held_off, RetryLater::Delivery(reason) if reason.contains("another delivery")),
-        "{held_off:?}"
-    );
+    let (one, other) = (sender(), sender());
+    let send_due = async |emailing: &EmailingService| {
+        for pending in emailing.claim_due().await.unwrap() {
+            emailing.send(&pending).await.unwrap();
+        }
+    };
+    tokio::join!(send_due(&one), send_due(&other));
     assert_eq!(mailer.calls.load(Ordering::SeqCst), 1, "one send");
-    // Delivered again later, the message finds the email sent.
+    // Delivered again later, the message changes nothing and records nothing.
     let third = Delivery {
         receive_count: 3,
         ..first.clone()
@@ -212,7 +212,7 @@ async fn two_receivers_holding_one_message_at_once_send_its_email_once() {
         processing.handle(order_id, &third).await.unwrap(),
         Handled::Finished
     );
-    assert_eq!(mailer.calls.load(Ordering::SeqCst), 1, "still one send");
+    assert_eq!(store.email_backlog().await.unwrap(), 0);
     assert_eq!(app.emails(), [format!("{id}-processed.eml")]);
 }
 

@@ -4,6 +4,7 @@
 //! login timing.
 #![allow(clippy::unwrap_used)]
 
+mod crashes;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;

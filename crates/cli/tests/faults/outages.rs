@@ -149,16 +149,9 @@ async fn unfinished(store: &dyn Store, user: UserId, expected: usize) -> Result<
     if !not_processed.is_empty() {
         return Err(format!("not PROCESSED: {}", not_processed.join(", ")));
     }
-    let mut unsent = Vec::new();
-    for order in &orders {
-        if store.notifications_completed(order.id).await.unwrap() == 0 {
-            unsent.push(order.id.to_string());
-        }
-    }
-    if unsent.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("PROCESSED without an email: {}", unsent.join(", ")))
+    match store.email_backlog().await.unwrap() {
+        0 => Ok(()),
+        unsent => Err(format!("{unsent} emails recorded and not yet sent")),
     }
 }
 

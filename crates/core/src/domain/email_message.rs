@@ -13,8 +13,8 @@ pub struct EmailMessage {
 }
 
 impl EmailMessage {
-    /// The email an order's user gets when it reaches `PROCESSED` or `FAILED`; none for any
-    /// other status.
+    /// The email an order's user gets when it reaches a status that
+    /// [`OrderStatus::is_emailed`]; none for any other status.
     pub fn for_order(order: &Order, user: &User) -> Option<Self> {
         let (subject, opening) = match order.status {
             OrderStatus::Processed => (
@@ -142,7 +142,9 @@ mod tests {
         ] {
             let (order, user) = fixture(status);
             assert!(EmailMessage::for_order(&order, &user).is_none());
+            assert!(!status.is_emailed());
         }
+        assert!(OrderStatus::Processed.is_emailed() && OrderStatus::Failed.is_emailed());
         let (order, user) = fixture(OrderStatus::Failed);
         let email = EmailMessage::for_order(&order, &user).expect("an email");
         assert!(email.subject.contains("could not be processed"));

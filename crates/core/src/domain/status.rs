@@ -3,6 +3,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::TraceParent;
+
 /// Where an order is in its life. The only way from one status to another is a
 /// [`StatusTransition`], which exists only for the legal moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,6 +66,11 @@ impl OrderStatus {
         matches!(self, Self::Failed | Self::Cancelled)
     }
 
+    /// Reaching this status emails the user ([`crate::EmailMessage::for_order`]).
+    pub fn is_emailed(self) -> bool {
+        matches!(self, Self::Processed | Self::Failed)
+    }
+
     /// The statuses that carry a reason in the history.
     pub fn needs_reason(self) -> bool {
         matches!(self, Self::Failed | Self::Cancelled)
@@ -99,6 +106,9 @@ pub struct IllegalTransition {
 pub struct StatusTransition {
     from: OrderStatus,
     change: StatusChange,
+    /// The trace of the work making the change: the email a final status records goes out
+    /// in that trace.
+    trace_parent: Option<TraceParent>,
 }
 
 impl StatusTransition {
@@ -123,7 +133,18 @@ impl StatusTransition {
                 at,
                 reason,
             },
+            trace_parent: None,
         })
+    }
+
+    /// This transition made inside the trace `parent`.
+    pub fn traced(mut self, parent: Option<TraceParent>) -> Self {
+        self.trace_parent = parent;
+        self
+    }
+
+    pub fn trace_parent(&self) -> Option<TraceParent> {
+        self.trace_parent
     }
 
     pub fn from(&self) -> OrderStatus {

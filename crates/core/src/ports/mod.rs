@@ -18,8 +18,8 @@ pub use processor::{AcceptAll, OrderProcessor, ProcessingError};
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueError, ReceivedMessage};
 pub use rate_limit::{RateDecision, RateLimitError, RateLimiter};
 pub use store::{
-    EmailClaim, Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
-    NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
-    RefreshTokenStore, Rotation, Shortage, Store, StoreError, Transitioned, UpsertSummary,
+    EmailOutboxStore, EmailSettlement, Housekeeping, IdempotencyClaim, IdempotentReplay,
+    InventoryStore, NewRefreshToken, OrderStore, OutboxEntry, OutboxStore, PendingEmail, Placement,
+    Purged, RefreshTokenStore, Rotation, Shortage, Store, StoreError, Transitioned, UpsertSummary,
     UserRecord, UserStore,
 };

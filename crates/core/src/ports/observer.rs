@@ -6,7 +6,9 @@ pub enum EmailOutcome {
     Sent,
     /// Refused for good; recorded and not retried.
     Rejected,
-    /// Failed for now; the order's message comes back.
+    /// Failed for now; sent again after a pause.
+    Retried,
+    /// Failed on its last attempt; recorded as failed and not retried.
     Failed,
 }
 

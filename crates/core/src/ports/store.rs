@@ -189,7 +189,8 @@ pub trait OrderStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Order>, StoreError>;
     /// Compare-and-set: applies `transition` only if the order is in its `from` status,
-    /// releasing the reserved stock in the same transaction when the new status does.
+    /// releasing the reserved stock in the same transaction when the new status does, and
+    /// recording the email of the new status when it has one ([`EmailOutboxStore`]).
     /// `order` is the order as the store last answered it: when it is in that `from` status,
     /// a store may write the changed order from it instead of reading the order again, as
     /// statuses only move forward (an order in a given status is as it was when it got there).
@@ -227,48 +228,62 @@ pub trait OutboxStore: Send + Sync {
     }
 }
 
-/// Where the email for one (order, status) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotificationState {
-    /// Not sent yet (new, or left in sending by a crash): send it now.
-    Send,
-    /// Another delivery started sending it less than the lease ago: try again later.
-    InProgress,
-    /// Already sent: do nothing.
-    AlreadySent,
+/// One recorded email, handed to a sender: the email of `order_id` reaching `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEmail {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    /// How many times it has been handed out, this time included.
+    pub attempts: u32,
+    /// The trace of the work that made the order final, which the send joins.
+    pub trace_parent: Option<TraceParent>,
 }
 
+/// How a recorded email ended, for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailSettlement {
+    Sent,
+    /// The mail service refused it for good (an invalid recipient, say).
+    Rejected(String),
+    /// Its sends kept failing until the attempts ran out.
+    Failed(String),
+}
+
+/// The email outbox. The write that makes an order final ([`OrderStore::transition_order`]
+/// to a status with an email) records that email in the same transaction, once per (order,
+/// status); senders take recorded emails from here until each is settled.
 #[async_trait]
-pub trait NotificationStore: Send + Sync {
-    /// Records that `claim.sender` is sending the email for (order, status), unless it
-    /// already was sent or a sender began sending it within its lease (after that, that
-    /// sender is taken to have crashed and this one sends it again).
-    async fn begin_notification(
+pub trait EmailOutboxStore: Send + Sync {
+    /// Leases up to `limit` recorded emails that are due, oldest first: none is handed out
+    /// again until `lease` has passed (its sender died, or is taking that long).
+    async fn claim_emails(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PendingEmail>, StoreError>;
+    /// The email is done with: it is never handed out again.
+    async fn settle_email(
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        claim: &EmailClaim,
-    ) -> Result<NotificationState, StoreError>;
-    /// `sender`'s send of the email for (order, status) failed: its claim is given up, so the
-    /// next delivery sends at once instead of waiting for the lease. Does nothing to a claim
-    /// that is not `sender`'s (it was taken over) or an email already sent.
-    async fn release_notification(
-        &self,
-        order_id: OrderId,
-        status: OrderStatus,
-        sender: &str,
-    ) -> Result<(), StoreError>;
-    /// The email for (order, status) went out (`rejected`: the mail service refused it for
-    /// good; it is not tried again either way).
-    async fn complete_notification(
-        &self,
-        order_id: OrderId,
-        status: OrderStatus,
-        rejected: Option<String>,
+        settlement: &EmailSettlement,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// How many emails for this order have gone out (sent or rejected), for checks.
-    async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError>;
+    /// Its send failed for now: hand it out again from `retry_at`.
+    async fn retry_email(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Emails recorded and not yet settled.
+    async fn email_backlog(&self) -> Result<u64, StoreError>;
+    /// Resolves once this process may have recorded emails since the last call, so an idle
+    /// sender sends at once instead of at its next poll. The default never resolves.
+    async fn email_recorded(&self) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// What one purge removed.
@@ -277,13 +292,15 @@ pub struct Purged {
     pub refresh_tokens: u64,
     pub idempotency_keys: u64,
     pub outbox_entries: u64,
+    pub emails: u64,
 }
 
 /// Removal of what is no longer needed, so the store does not grow without bound.
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
     /// Deletes refresh tokens expired by `now`, idempotency keys created before
-    /// `keys_before`, and published outbox entries sent before `sent_before`.
+    /// `keys_before`, and published outbox entries and settled emails done with before
+    /// `sent_before`.
     async fn purge(
         &self,
         now: OffsetDateTime,
@@ -300,47 +317,9 @@ pub trait Store:
     + InventoryStore
     + OrderStore
     + OutboxStore
-    + NotificationStore
+    + EmailOutboxStore
     + Housekeeping
 {
     /// Cheap round trip proving the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
-
-    /// [`OrderStore::transition_order`], and when it applies, [`NotificationStore::
-    /// begin_notification`] for the status it reached, with `claim`: a worker finishing an
-    /// order claims its email in the step that finishes it. The claim's state is `None` when
-    /// the transition did not apply. A store that can do both in one write overrides this;
-    /// done one after the other, a failure between the two leaves the claim to the email's
-    /// own step, as if it had not been asked for (that step reports it if it lasts).
-    async fn transition_order_claiming_email(
-        &self,
-        order: &Order,
-        transition: &StatusTransition,
-        claim: &EmailClaim,
-    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
-        let transitioned = self.transition_order(order, transition).await?;
-        let Transitioned::Applied(changed) = &transitioned else {
-            return Ok((transitioned, None));
-        };
-        let state = self
-            .begin_notification(changed.id, changed.status, claim)
-            .await
-            .inspect_err(|error| {
-                tracing::debug!(id = %changed.id, %error, "email not claimed with its step");
-            })
-            .ok();
-        Ok((transitioned, state))
-    }
-}
-
-/// Who claims an order's email, for how long, as of when (see
-/// [`NotificationStore::begin_notification`]).
-#[derive(Debug, Clone)]
-pub struct EmailClaim {
-    /// One delivery of a queue message, named uniquely: a queue may hand the same message
-    /// to two receivers at once, so the message alone cannot say whose claim it is.
-    pub sender: String,
-    /// How long the claim holds others off before its sender is taken to have crashed.
-    pub lease: Duration,
-    pub now: OffsetDateTime,
 }

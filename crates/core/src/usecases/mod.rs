@@ -1,6 +1,7 @@
 //! The application's operations, written against the ports only.
 mod announce;
 mod auth;
+mod emailing;
 mod inventory;
 mod known_products;
 mod orders;
@@ -9,6 +10,7 @@ mod processing;
 mod seeding;
 
 pub use auth::{AuthError, AuthService, Registration, Session};
+pub use emailing::{EmailPolicy, EmailingService};
 pub use inventory::{InventoryError, InventoryService};
 pub use orders::{
     CachePolicy, CacheStatus, IDEMPOTENCY_WINDOW, OrderError, OrderService, PlacedOrder,

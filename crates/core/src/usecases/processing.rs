@@ -1,13 +1,9 @@
 use std::sync::Arc;
-use std::time::Duration;
 
-use uuid::Uuid;
-
-use crate::domain::{EmailMessage, Order, OrderId, OrderStatus, StatusTransition, User};
+use crate::domain::{Order, OrderId, OrderStatus, TraceParent};
 use crate::ports::{
-    EmailClaim, EmailOutcome, MailError, Mailer, NoObserver, NotificationState, OrderCache,
-    OrderProcessor, PipelineObserver, ProcessingError, StatusBroadcaster, Store, StoreError,
-    Transitioned,
+    NoObserver, OrderCache, OrderProcessor, PipelineObserver, ProcessingError, StatusBroadcaster,
+    Store, StoreError, Transitioned,
 };
 
 use super::announce::announce_status_change;
@@ -19,11 +15,12 @@ const MAX_STEPS: usize = 8;
 /// Which delivery of which message this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The queue's id of the message, the same on every delivery of it: the claims of the
-    /// order's email name it, so an operator can tell which message holds one.
+    /// The queue's id of the message, the same on every delivery of it.
     pub message_id: String,
     pub receive_count: u32,
     pub max_receives: u32,
+    /// The trace this delivery is processed in, which the order's email joins.
+    pub trace_parent: Option<TraceParent>,
 }
 
 impl Delivery {
@@ -74,18 +71,16 @@ impl From<StoreError> for RetryLater {
     }
 }
 
-/// Moves one order through PENDING → PROCESSING → PROCESSED (or FAILED) and sends the
-/// email of its outcome. Safe to run any number of times for the same order, concurrently
-/// too: each status change happens once (compare-and-set) and each email once per
-/// (order, status).
+/// Moves one order through PENDING → PROCESSING → PROCESSED (or FAILED). Safe to run any
+/// number of times for the same order, concurrently too: each status change happens once
+/// (compare-and-set). The step that makes the order final records its email in the same
+/// write; the email is sent from there ([`super::EmailingService`]), whatever becomes of
+/// this delivery.
 pub struct ProcessingService {
     store: Arc<dyn Store>,
     cache: Arc<dyn OrderCache>,
-    mailer: Arc<dyn Mailer>,
     broadcaster: Arc<dyn StatusBroadcaster>,
     processor: Arc<dyn OrderProcessor>,
-    /// How long a started email is left to its sender before another delivery resends it.
-    notification_lease: Duration,
     observer: Arc<dyn PipelineObserver>,
 }
 
@@ -93,23 +88,19 @@ impl ProcessingService {
     pub fn new(
         store: Arc<dyn Store>,
         cache: Arc<dyn OrderCache>,
-        mailer: Arc<dyn Mailer>,
         broadcaster: Arc<dyn StatusBroadcaster>,
         processor: Arc<dyn OrderProcessor>,
-        notification_lease: Duration,
     ) -> Self {
         Self {
             store,
             cache,
-            mailer,
             broadcaster,
             processor,
-            notification_lease,
             observer: Arc::new(NoObserver),
         }
     }
 
-    /// Reports status changes, emails and cache failures to `observer`.
+    /// Reports status changes and cache failures to `observer`.
     pub fn with_observer(mut self, observer: Arc<dyn PipelineObserver>) -> Self {
         self.observer = observer;
         self
@@ -124,7 +115,7 @@ impl ProcessingService {
     }
 
     /// The dead-letter path for a message past its last delivery: the order fails (stock
-    /// released) unless it already finished, and its outcome is emailed.
+    /// released) unless it already finished.
     pub async fn give_up(
         &self,
         order_id: OrderId,
@@ -136,7 +127,7 @@ impl ProcessingService {
     }
 
     /// Steps the order towards a final status, each step starting from the order as the
-    /// last one left it, then sends the email of that status.
+    /// last one left it.
     async fn drive(
         &self,
         order_id: OrderId,
@@ -146,40 +137,23 @@ impl ProcessingService {
         use OrderStatus::*;
         let mut handled = Handled::Finished;
         let mut current = self.store.order(order_id).await?;
-        // Who this delivery is to the order's email claim: unique, as two receivers may
-        // hold the same message at once.
-        let name = format!("{}/{}", delivery.message_id, Uuid::now_v7().simple());
-        let claimant = &Claimant {
-            delivery,
-            name: &name,
-        };
-        // The email this delivery claimed in the step that finished the order.
-        let mut claimed = None;
         for _ in 0..MAX_STEPS {
             let Some(order) = current else {
                 tracing::warn!(%order_id, "message for an unknown order; dropping it");
                 return Ok(Handled::Finished);
             };
             current = match (order.status, goal) {
-                (Processed | Failed, _) => {
-                    return self
-                        .notify(&order, claimant, claimed)
-                        .await
-                        .map(|()| handled);
-                }
-                (Cancelled, _) => return Ok(handled),
+                (Processed | Failed | Cancelled, _) => return Ok(handled),
                 (Pending | Processing, Goal::GiveUp(why)) => {
-                    let (next, claim) = self
-                        .finish(&order, Failed, Some(why.to_owned()), claimant)
-                        .await?;
-                    claimed = claim;
-                    next
+                    self.advance(&order, Failed, Some(why.to_owned()), delivery)
+                        .await?
                 }
-                (Pending, Goal::Process) => self.advance(&order, Processing, None).await?,
+                (Pending, Goal::Process) => {
+                    self.advance(&order, Processing, None, delivery).await?
+                }
                 (Processing, Goal::Process) => {
-                    let (outcome, next, claim) = self.process(&order, claimant).await?;
+                    let (outcome, next) = self.process(&order, delivery).await?;
                     handled = outcome;
-                    claimed = claim;
                     next
                 }
             };
@@ -190,29 +164,27 @@ impl ProcessingService {
     }
 
     /// The business step, then PROCESSED, or FAILED when it fails for good (or for the
-    /// last time). Returns how the delivery ends, the order as it now is and the email
-    /// claimed with the step.
+    /// last time). Returns how the delivery ends and the order as it now is.
     async fn process(
         &self,
         order: &Order,
-        claimant: &Claimant<'_>,
-    ) -> Result<(Handled, Option<Order>, Option<Claimed>), RetryLater> {
+        delivery: &Delivery,
+    ) -> Result<(Handled, Option<Order>), RetryLater> {
         let (handled, to, reason) = match self.processor.process(order).await {
             Ok(()) => (Handled::Finished, OrderStatus::Processed, None),
             Err(ProcessingError::Permanent(reason)) => {
                 (Handled::Finished, OrderStatus::Failed, Some(reason))
             }
-            Err(ProcessingError::Transient(reason)) if claimant.delivery.is_last() => {
+            Err(ProcessingError::Transient(reason)) if delivery.is_last() => {
                 let reason = format!(
                     "gave up after {} attempts: {reason}",
-                    claimant.delivery.receive_count
+                    delivery.receive_count
                 );
                 (Handled::GaveUp, OrderStatus::Failed, Some(reason))
             }
             Err(ProcessingError::Transient(reason)) => return Err(RetryLater::Delivery(reason)),
         };
-        let (next, claimed) = self.finish(order, to, reason, claimant).await?;
-        Ok((handled, next, claimed))
+        Ok((handled, self.advance(order, to, reason, delivery).await?))
     }
 
     /// One compare-and-set step. Returns the order as it now is, as the store answers it:
@@ -223,61 +195,13 @@ impl ProcessingService {
         order: &Order,
         to: OrderStatus,
         reason: Option<String>,
+        delivery: &Delivery,
     ) -> Result<Option<Order>, RetryLater> {
-        let transition = Self::transition(order, to, reason)?;
-        let transitioned = self.store.transition_order(order, &transition).await?;
-        Ok(self.went_on(transitioned).await)
-    }
-
-    /// The step to a final status, which claims the status's email in the same write, so
-    /// that finishing an order and claiming its email cost one write, not two. The user is
-    /// read first, as [`Self::notify`] does, for the same reason.
-    async fn finish(
-        &self,
-        order: &Order,
-        to: OrderStatus,
-        reason: Option<String>,
-        claimant: &Claimant<'_>,
-    ) -> Result<(Option<Order>, Option<Claimed>), RetryLater> {
-        let Some(user) = self.store.user_by_id(order.user_id).await? else {
-            // Nobody to email: the step alone, and the email's own step says so.
-            return Ok((self.advance(order, to, reason).await?, None));
-        };
-        let transition = Self::transition(order, to, reason)?;
-        let (transitioned, state) = self
-            .store
-            .transition_order_claiming_email(order, &transition, &self.email_claim(claimant))
-            .await?;
-        let claimed = state.map(|state| Claimed {
-            status: to,
-            state,
-            user,
-        });
-        Ok((self.went_on(transitioned).await, claimed))
-    }
-
-    /// This delivery's claim on an email, as of now.
-    fn email_claim(&self, claimant: &Claimant<'_>) -> EmailClaim {
-        EmailClaim {
-            sender: claimant.name.to_owned(),
-            lease: self.notification_lease,
-            now: crate::domain::now(),
-        }
-    }
-
-    fn transition(
-        order: &Order,
-        to: OrderStatus,
-        reason: Option<String>,
-    ) -> Result<StatusTransition, RetryLater> {
-        order
+        let transition = order
             .transition(to, reason, crate::domain::now())
-            .map_err(|e| RetryLater::Delivery(e.to_string()))
-    }
-
-    /// The order a step left: announced when the step applied.
-    async fn went_on(&self, transitioned: Transitioned) -> Option<Order> {
-        match transitioned {
+            .map_err(|e| RetryLater::Delivery(e.to_string()))?
+            .traced(delivery.trace_parent);
+        match self.store.transition_order(order, &transition).await? {
             Transitioned::Applied(order) => {
                 announce_status_change(
                     self.cache.as_ref(),
@@ -286,92 +210,9 @@ impl ProcessingService {
                     &order,
                 )
                 .await;
-                Some(order)
+                Ok(Some(order))
             }
-            Transitioned::Conflict(current) => current,
+            Transitioned::Conflict(current) => Ok(current),
         }
     }
-
-    /// Sends the email of a terminal status once: a record per (order, status) goes from
-    /// sending to sent; one left in sending by a crash is sent again once its lease lapses,
-    /// one whose send failed at once (it is released). `claimed`: the claim this
-    /// delivery already took, with the step that reached the status.
-    async fn notify(
-        &self,
-        order: &Order,
-        claimant: &Claimant<'_>,
-        claimed: Option<Claimed>,
-    ) -> Result<(), RetryLater> {
-        let (state, user) = match claimed {
-            Some(claimed) if claimed.status == order.status => (claimed.state, claimed.user),
-            _ => {
-                // Read before the send is claimed: a store failure here must not leave a
-                // claim that holds off this order's own retries until it lapses.
-                let user = self.store.user_by_id(order.user_id).await?.ok_or_else(|| {
-                    RetryLater::Delivery(format!("the user of order {} is missing", order.id))
-                })?;
-                let state = self
-                    .store
-                    .begin_notification(order.id, order.status, &self.email_claim(claimant))
-                    .await?;
-                (state, user)
-            }
-        };
-        match state {
-            NotificationState::Send => {}
-            NotificationState::AlreadySent => return Ok(()),
-            NotificationState::InProgress => {
-                return Err(RetryLater::Delivery(format!(
-                    "the {} email of order {} is being sent by another delivery",
-                    order.status, order.id
-                )));
-            }
-        }
-        let Some(email) = EmailMessage::for_order(order, &user) else {
-            return Ok(());
-        };
-        let rejection = match self.mailer.send(&email).await {
-            Ok(()) => {
-                self.observer.email(EmailOutcome::Sent);
-                None
-            }
-            Err(MailError::Transient(e)) => {
-                self.observer.email(EmailOutcome::Failed);
-                // Given up at once, so that the next delivery sends without waiting for the
-                // lease; if the store cannot take that now, the lease still ends the claim.
-                let released = self
-                    .store
-                    .release_notification(order.id, order.status, claimant.name)
-                    .await;
-                if let Err(error) = released {
-                    tracing::warn!(order_id = %order.id, %error, "email claim not released");
-                }
-                return Err(RetryLater::Delivery(e));
-            }
-            Err(MailError::Rejected(reason)) => {
-                self.observer.email(EmailOutcome::Rejected);
-                tracing::error!(order_id = %order.id, %reason, "email rejected; not retrying");
-                Some(reason)
-            }
-        };
-        self.store
-            .complete_notification(order.id, order.status, rejection, crate::domain::now())
-            .await?;
-        tracing::info!(order_id = %order.id, status = %order.status, "order email sent");
-        Ok(())
-    }
-}
-
-/// An email claimed with the step that reached its status, and its recipient.
-#[derive(Debug)]
-struct Claimed {
-    status: OrderStatus,
-    state: NotificationState,
-    user: User,
-}
-
-/// A delivery and the unique name its email claims go by.
-struct Claimant<'a> {
-    delivery: &'a Delivery,
-    name: &'a str,
 }

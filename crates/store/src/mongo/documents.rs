@@ -235,18 +235,21 @@ pub(crate) struct IdempotencyDoc {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NotificationDoc {
+pub(crate) struct EmailDoc {
     /// `<orderId>:<STATUS>`.
     #[serde(rename = "_id")]
     pub id: String,
     pub order_id: String,
     pub status: String,
+    /// pending, sent, rejected or failed.
     pub state: String,
-    pub started_at: DateTime,
-    pub completed_at: Option<DateTime>,
-    pub rejection: Option<String>,
+    /// When a pending email may be handed out (a lease or a retry pushes it on); when it was
+    /// settled once it is.
+    pub due_at: DateTime,
     pub attempts: i64,
-    /// The delivery that holds the claim; absent in documents written before senders were
-    /// recorded.
-    pub sender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// Why it was rejected or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }

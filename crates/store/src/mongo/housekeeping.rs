@@ -37,10 +37,21 @@ impl Housekeeping for MongoStore {
             .await
             .map_err(unavailable)?
             .deleted_count;
+        let emails = self
+            .emails
+            // A settled email's `dueAt` is when it was settled: the index bounds this.
+            .delete_many(doc! {
+                "state": { "$in": ["sent", "rejected", "failed"] },
+                "dueAt": { "$lt": date(sent_before) },
+            })
+            .await
+            .map_err(unavailable)?
+            .deleted_count;
         Ok(Purged {
             refresh_tokens,
             idempotency_keys,
             outbox_entries,
+            emails,
         })
     }
 }

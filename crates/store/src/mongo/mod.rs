@@ -4,9 +4,9 @@
 #[macro_use]
 mod transaction;
 mod documents;
+mod emails;
 mod housekeeping;
 mod inventory;
-mod notifications;
 mod orders;
 mod outbox;
 mod stripes;
@@ -22,7 +22,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use orderflow_core::ports::{Store, StoreError};
 
 use documents::{
-    IdempotencyDoc, NotificationDoc, OrderDoc, OutboxDoc, ProductDoc, RefreshTokenDoc, UserDoc,
+    EmailDoc, IdempotencyDoc, OrderDoc, OutboxDoc, ProductDoc, RefreshTokenDoc, UserDoc,
 };
 
 /// How long the driver looks for a usable server before an operation fails: short, so a
@@ -55,7 +55,7 @@ pub struct MongoStore {
     orders: Collection<OrderDoc>,
     outbox: Collection<OutboxDoc>,
     idempotency: Collection<IdempotencyDoc>,
-    notifications: Collection<NotificationDoc>,
+    emails: Collection<EmailDoc>,
     database: Database,
     product_locks: stripes::ProductLocks,
 }
@@ -105,7 +105,7 @@ impl MongoStore {
             orders: database.collection("orders"),
             outbox: database.collection("outbox"),
             idempotency: database.collection("idempotencyKeys"),
-            notifications: database.collection("notifications"),
+            emails: database.collection("emails"),
             database,
             client,
             product_locks: stripes::ProductLocks::new(),
@@ -147,6 +147,9 @@ impl MongoStore {
                 .await?;
             self.outbox
                 .create_index(index(doc! { "state": 1, "availableAt": 1 }, None))
+                .await?;
+            self.emails
+                .create_index(index(doc! { "state": 1, "dueAt": 1 }, None))
                 .await?;
             // Idempotency keys live 24 hours.
             self.idempotency

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::documents::{ChangeDoc, IdempotencyDoc, OrderDoc, OutboxDoc, date};
-use super::{MongoStore, find_all, is_duplicate_key, unavailable};
+use super::{MongoStore, emails, find_all, is_duplicate_key, unavailable};
 
 /// HTTP status of a placement's first response, kept with the key.
 const CREATED: i32 = 201;
@@ -263,6 +263,17 @@ impl OrderStore for MongoStore {
                 let current = current.map(|d| d.order()).transpose();
                 return Ok(Tx::Abort(current.map(Transitioned::Conflict)));
             };
+            if transition.to().is_emailed() {
+                // Recorded with the step that reached its status (the email outbox).
+                self.emails
+                    .update_one(
+                        doc! { "_id": emails::email_id(id, transition.to()) },
+                        doc! { "$setOnInsert": emails::pending(id, transition, change.at) },
+                    )
+                    .upsert(true)
+                    .session(&mut session)
+                    .await?;
+            }
             if transition.to().releases_stock() {
                 for line in &updated.lines {
                     self.products

@@ -12,21 +12,27 @@ use super::rows::millis;
 /// statement journal) and hold the one writer for as long as it took.
 const PURGE_BATCH: u32 = 1_000;
 
-/// What a purge deletes: a table and the condition on its rows, `?1` the bound. Each
-/// condition is one an index answers, so a purge reads the rows it deletes and not every
-/// row kept.
-type Purge = (&'static str, &'static str);
-const EXPIRED_TOKENS: Purge = ("refresh_tokens", "expires_at <= ?1");
-const OLD_KEYS: Purge = ("idempotency_keys", "created_at < ?1");
+/// What a purge deletes: a table, its rows' key, and the condition on its rows, `?1` the
+/// bound. Each condition is one an index answers, so a purge reads the rows it deletes and
+/// not every row kept.
+type Purge = (&'static str, &'static str, &'static str);
+const EXPIRED_TOKENS: Purge = ("refresh_tokens", "rowid", "expires_at <= ?1");
+const OLD_KEYS: Purge = ("idempotency_keys", "rowid", "created_at < ?1");
 /// `available_at` is `sent_at` once sent (see `mark_outbox_sent`). Entries sent before that
 /// was so hold a lease's end there, a little after `sent_at`: they go a little later.
-const OLD_SENT_ENTRIES: Purge = ("outbox", "state = 'sent' AND available_at < ?1");
+const OLD_SENT_ENTRIES: Purge = ("outbox", "rowid", "state = 'sent' AND available_at < ?1");
+/// A settled email's `due_at` is when it was settled.
+const OLD_SETTLED_EMAILS: Purge = (
+    "emails",
+    "order_id, status",
+    "state IN ('sent', 'rejected', 'failed') AND due_at < ?1",
+);
 
 /// One batch of a purge: `?1` the bound, `?2` the batch's size.
-fn purge_statement((table, condition): Purge) -> String {
+fn purge_statement((table, key, condition): Purge) -> String {
     format!(
-        "DELETE FROM {table} WHERE rowid IN
-         (SELECT rowid FROM {table} WHERE {condition} LIMIT ?2)"
+        "DELETE FROM {table} WHERE ({key}) IN
+         (SELECT {key} FROM {table} WHERE {condition} LIMIT ?2)"
     )
 }
 
@@ -45,6 +51,9 @@ impl Housekeeping for SqliteStore {
                 .await?,
             outbox_entries: self
                 .delete_in_batches(OLD_SENT_ENTRIES, millis(sent_before))
+                .await?,
+            emails: self
+                .delete_in_batches(OLD_SETTLED_EMAILS, millis(sent_before))
                 .await?,
         })
     }
@@ -87,7 +96,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(SqliteStore::open(dir.path()).unwrap());
         let conn = Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
-        for purge in [EXPIRED_TOKENS, OLD_KEYS, OLD_SENT_ENTRIES] {
+        for purge in [
+            EXPIRED_TOKENS,
+            OLD_KEYS,
+            OLD_SENT_ENTRIES,
+            OLD_SETTLED_EMAILS,
+        ] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {}", purge_statement(purge)))
                 .unwrap()

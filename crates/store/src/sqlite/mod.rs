@@ -3,9 +3,9 @@
 //! while the writer writes. A read by key takes microseconds and runs where it is called;
 //! a read whose cost grows with the data runs on tokio's blocking pool.
 mod connections;
+mod emails;
 mod housekeeping;
 mod inventory;
-mod notifications;
 mod orders;
 mod outbox;
 mod queue;
@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use orderflow_core::ports::{EmailClaim, NotificationState, Store, StoreError, Transitioned};
-use orderflow_core::{Order, StatusTransition};
+use orderflow_core::ports::{Store, StoreError};
 use tokio::sync::Notify;
 
-use connections::{Connections, Outcome, into_store_error};
+use connections::Connections;
 pub use queue::SqliteQueue;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +58,8 @@ pub struct SqliteStore {
     db: Connections,
     /// Wakes this process's outbox relay when a placement adds an entry.
     outbox_written: Arc<Notify>,
+    /// Wakes this process's email sender when an order's final step records its email.
+    email_recorded: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -76,6 +77,7 @@ impl SqliteStore {
         Ok(Self {
             db,
             outbox_written: Arc::new(Notify::new()),
+            email_recorded: Arc::new(Notify::new()),
         })
     }
 
@@ -86,6 +88,7 @@ impl SqliteStore {
         Self {
             db: self.db.background(),
             outbox_written: Arc::clone(&self.outbox_written),
+            email_recorded: Arc::clone(&self.email_recorded),
         }
     }
 }
@@ -97,26 +100,5 @@ impl Store for SqliteStore {
             .lookup(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
             .await
             .map(|_| ())
-    }
-
-    /// One write for both: the step that finishes an order and the claim of its email.
-    async fn transition_order_claiming_email(
-        &self,
-        order: &Order,
-        transition: &StatusTransition,
-        claim: &EmailClaim,
-    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
-        let step = orders::Step::prepare(order, transition).map_err(into_store_error)?;
-        let claim = claim.clone();
-        self.db
-            .write(move |tx| match step.write(tx)? {
-                Outcome::Commit(Transitioned::Applied(order)) => {
-                    let state = notifications::claim_in(tx, order.id, order.status, &claim)?;
-                    Ok(Outcome::Commit((Transitioned::Applied(order), Some(state))))
-                }
-                Outcome::Commit(other) => Ok(Outcome::Commit((other, None))),
-                Outcome::Rollback(other) => Ok(Outcome::Rollback((other, None))),
-            })
-            .await
     }
 }

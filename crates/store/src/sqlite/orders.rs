@@ -208,7 +208,11 @@ impl OrderStore for SqliteStore {
         transition: &StatusTransition,
     ) -> Result<Transitioned, StoreError> {
         let step = Step::prepare(order, transition).map_err(into_store_error)?;
-        self.db.write(move |tx| step.write(tx)).await
+        let transitioned = self.db.write(move |tx| step.write(tx)).await?;
+        if matches!(&transitioned, Transitioned::Applied(order) if order.status.is_emailed()) {
+            self.email_recorded.notify_one();
+        }
+        Ok(transitioned)
     }
 }
 
@@ -232,6 +236,7 @@ pub(super) enum Step {
         order: Order,
         body: String,
         from: OrderStatus,
+        trace_parent: Option<TraceParent>,
     },
     /// The copy is in another status: the stored order decides.
     FromStored {
@@ -256,6 +261,7 @@ impl Step {
             body: order_json(&changed)?,
             order: changed,
             from: transition.from(),
+            trace_parent: transition.trace_parent(),
         })
     }
 
@@ -265,8 +271,16 @@ impl Step {
         tx: &rusqlite::Connection,
     ) -> Result<Outcome<Transitioned>, rusqlite::Error> {
         match self {
-            Self::Changed { order, body, from } => {
+            Self::Changed {
+                order,
+                body,
+                from,
+                trace_parent,
+            } => {
                 if change_status(tx, &order, &body, from)? {
+                    if order.status.is_emailed() {
+                        super::emails::record_in(tx, &order, trace_parent)?;
+                    }
                     Ok(Outcome::Commit(Transitioned::Applied(order)))
                 } else {
                     // Moved on meanwhile: the caller goes on from the order as stored.

@@ -66,7 +66,8 @@ pub async fn purging_removes_only_what_has_expired(store: &dyn Store) {
         Purged {
             refresh_tokens: 0,
             idempotency_keys: 1,
-            outbox_entries: 1
+            outbox_entries: 1,
+            emails: 0,
         }
     );
     assert!(store.order(order.id).await.unwrap().is_some());

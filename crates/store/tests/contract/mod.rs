@@ -1,5 +1,6 @@
 //! Store contract tests: plain async functions over `&dyn Store`, instantiated per adapter by
 //! [`store_contract_tests!`].
+mod emails;
 mod housekeeping;
 mod idempotency;
 mod inventory;
@@ -30,6 +31,7 @@ impl Fixture {
     }
 }
 
+pub use emails::*;
 pub use housekeeping::*;
 pub use idempotency::*;
 pub use inventory::*;
@@ -64,8 +66,9 @@ macro_rules! store_contract_tests {
             expired_idempotency_keys_can_be_claimed_again,
             outbox_claims_are_leased_to_one_relay,
             published_outbox_entries_are_never_claimed_again,
-            each_order_status_is_notified_once,
-            the_step_that_finishes_an_order_claims_its_email,
+            the_step_that_makes_an_order_final_records_its_email,
+            recorded_emails_are_leased_retried_and_settled,
+            concurrent_senders_are_handed_each_email_once,
             purging_removes_only_what_has_expired,
         );
     };

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orderflow_core::ports::{
-    EmailClaim, Housekeeping, IdempotencyClaim, IdempotentReplay, InventoryStore, NewRefreshToken,
-    NotificationState, NotificationStore, OrderStore, OutboxEntry, OutboxStore, Placement, Purged,
-    RefreshTokenStore, Rotation, Store, StoreError, Transitioned, UpsertSummary, UserRecord,
-    UserStore,
+    EmailOutboxStore, EmailSettlement, Housekeeping, IdempotencyClaim, IdempotentReplay,
+    InventoryStore, NewRefreshToken, OrderStore, OutboxEntry, OutboxStore, PendingEmail, Placement,
+    Purged, RefreshTokenStore, Rotation, Store, StoreError, Transitioned, UpsertSummary,
+    UserRecord, UserStore,
 };
 use orderflow_core::{
     IdempotencyKey, Order, OrderId, OrderStatus, PasswordHash, Product, ProductId,
@@ -230,43 +230,45 @@ impl OutboxStore for InstrumentedStore {
 }
 
 #[async_trait]
-impl NotificationStore for InstrumentedStore {
-    async fn begin_notification(
+impl EmailOutboxStore for InstrumentedStore {
+    async fn claim_emails(
         &self,
-        order_id: OrderId,
-        status: OrderStatus,
-        claim: &EmailClaim,
-    ) -> Result<NotificationState, StoreError> {
-        let work = self.inner.begin_notification(order_id, status, claim);
-        self.call("begin_notification", work).await
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        self.call("claim_emails", self.inner.claim_emails(limit, lease, now))
+            .await
     }
 
-    async fn release_notification(
+    async fn settle_email(
         &self,
         order_id: OrderId,
         status: OrderStatus,
-        sender: &str,
-    ) -> Result<(), StoreError> {
-        let work = self.inner.release_notification(order_id, status, sender);
-        self.call("release_notification", work).await
-    }
-
-    async fn complete_notification(
-        &self,
-        order_id: OrderId,
-        status: OrderStatus,
-        rejected: Option<String>,
+        settlement: &EmailSettlement,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let work = self
-            .inner
-            .complete_notification(order_id, status, rejected, now);
-        self.call("complete_notification", work).await
+        let work = self.inner.settle_email(order_id, status, settlement, now);
+        self.call("settle_email", work).await
     }
 
-    async fn notifications_completed(&self, order_id: OrderId) -> Result<u32, StoreError> {
-        let work = self.inner.notifications_completed(order_id);
-        self.call("notifications_completed", work).await
+    async fn retry_email(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let work = self.inner.retry_email(order_id, status, retry_at);
+        self.call("retry_email", work).await
+    }
+
+    async fn email_backlog(&self) -> Result<u64, StoreError> {
+        self.call("email_backlog", self.inner.email_backlog()).await
+    }
+
+    /// A wait, not a call: neither timed nor traced.
+    async fn email_recorded(&self) {
+        self.inner.email_recorded().await;
     }
 }
 
@@ -287,17 +289,5 @@ impl Housekeeping for InstrumentedStore {
 impl Store for InstrumentedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.call("ping", self.inner.ping()).await
-    }
-
-    async fn transition_order_claiming_email(
-        &self,
-        order: &Order,
-        transition: &StatusTransition,
-        claim: &EmailClaim,
-    ) -> Result<(Transitioned, Option<NotificationState>), StoreError> {
-        let work = self
-            .inner
-            .transition_order_claiming_email(order, transition, claim);
-        self.call("transition_order_claiming_email", work).await
     }
 }

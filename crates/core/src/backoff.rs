@@ -1,7 +1,8 @@
+//! Waits between retries.
 use std::time::Duration;
 
 /// `base` doubled for each attempt after the first, capped at `max`.
-pub(crate) fn exponential(base: Duration, max: Duration, attempt: u32) -> Duration {
+pub fn exponential(base: Duration, max: Duration, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
     base.saturating_mul(factor).min(max)
 }

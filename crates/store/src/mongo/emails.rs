@@ -1,0 +1,124 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{DateTime, Document, doc};
+use orderflow_core::ports::{EmailOutboxStore, EmailSettlement, PendingEmail, StoreError};
+use orderflow_core::{OrderId, OrderStatus, StatusTransition, TraceParent};
+use time::OffsetDateTime;
+
+use super::documents::{EmailDoc, date};
+use super::{MongoStore, find_all, unavailable};
+
+const PENDING: &str = "pending";
+
+pub(super) fn email_id(order_id: OrderId, status: OrderStatus) -> String {
+    format!("{order_id}:{}", status.as_str())
+}
+
+/// The email `transition` of order `order_id` records, due at once (`at`).
+pub(super) fn pending(order_id: OrderId, transition: &StatusTransition, at: DateTime) -> Document {
+    let mut document = doc! {
+        "orderId": order_id.to_string(),
+        "status": transition.to().as_str(),
+        "state": PENDING,
+        "dueAt": at,
+        "attempts": 0_i64,
+    };
+    if let Some(parent) = transition.trace_parent() {
+        document.insert("traceparent", parent.to_string());
+    }
+    document
+}
+
+fn pending_email(document: &EmailDoc) -> Result<PendingEmail, StoreError> {
+    Ok(PendingEmail {
+        order_id: OrderId::parse(&document.order_id).map_err(StoreError::Corrupt)?,
+        status: OrderStatus::parse(&document.status).map_err(StoreError::Corrupt)?,
+        // The document as it was before this claim counted it.
+        attempts: u32::try_from(document.attempts.saturating_add(1)).unwrap_or(u32::MAX),
+        // A trace context that no longer parses only loses the email's place in its trace.
+        trace_parent: document
+            .traceparent
+            .as_deref()
+            .and_then(|raw| TraceParent::parse(raw).ok()),
+    })
+}
+
+#[async_trait]
+impl EmailOutboxStore for MongoStore {
+    async fn claim_emails(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<PendingEmail>, StoreError> {
+        let lease_until = date(now + lease);
+        let due = doc! { "state": PENDING, "dueAt": { "$lte": date(now) } };
+        let candidates: Vec<EmailDoc> =
+            find_all(&self.emails, due.clone(), doc! { "dueAt": 1 }, limit).await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            // Compare-and-set on the email still being due: of two senders, one wins it.
+            let mut filter = due.clone();
+            filter.insert("_id", &candidate.id);
+            let won = self
+                .emails
+                .find_one_and_update(
+                    filter,
+                    doc! { "$set": { "dueAt": lease_until }, "$inc": { "attempts": 1 } },
+                )
+                .await
+                .map_err(unavailable)?;
+            if let Some(document) = won {
+                claimed.push(pending_email(&document)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_email(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        settlement: &EmailSettlement,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (state, outcome) = match settlement {
+            EmailSettlement::Sent => ("sent", None),
+            EmailSettlement::Rejected(why) => ("rejected", Some(why.as_str())),
+            EmailSettlement::Failed(why) => ("failed", Some(why.as_str())),
+        };
+        // A settled email's `dueAt` is when it was settled, for the housekeeper.
+        self.emails
+            .update_one(
+                doc! { "_id": email_id(order_id, status), "state": PENDING },
+                doc! { "$set": { "state": state, "dueAt": date(now), "outcome": outcome } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn retry_email(
+        &self,
+        order_id: OrderId,
+        status: OrderStatus,
+        retry_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.emails
+            .update_one(
+                doc! { "_id": email_id(order_id, status), "state": PENDING },
+                doc! { "$set": { "dueAt": date(retry_at) } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn email_backlog(&self) -> Result<u64, StoreError> {
+        self.emails
+            .count_documents(doc! { "state": PENDING })
+            .await
+            .map_err(unavailable)
+    }
+}
