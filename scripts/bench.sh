@@ -184,8 +184,10 @@ for run in $(seq 1 $RUNS); do
   env DATA_DIR="$dir" WORKER_METRICS_PORT="$probe" LOG_FORMAT=json RUST_LOG=warn \
     "$ORDERFLOW" worker > "$dir/worker.log" 2>&1 &
   worker=$!; pids+=("$worker")
+  # Drained: every order processed and its email sent (the email outbox trails the orders).
   until curl -sf "http://127.0.0.1:$probe/metrics" 2>/dev/null \
-    | grep -q "^orderflow_orders_processed_total{outcome=\"processed\"} $DRAIN_ORDERS$"; do sleep 0.05; done
+    | grep -c -e "^orderflow_orders_processed_total{outcome=\"processed\"} $DRAIN_ORDERS$" \
+      -e "^orderflow_emails_total{outcome=\"sent\"} $DRAIN_ORDERS$" | grep -qx 2; do sleep 0.05; done
   finished=$(date +%s.%N)
   record drain "$run" "$(python3 -c "print('{\"orders\": $DRAIN_ORDERS, \"rate\": %.1f}' % ($DRAIN_ORDERS / ($finished - $started)))")"
   stop "$worker"

@@ -91,6 +91,23 @@ async fn wait_until_final(store: &dyn Store, ids: &[String]) -> Vec<(OrderId, Or
     .await
 }
 
+/// How many of `ids` are final now; said, and checked to be some: the killed workers must
+/// have been killed amid work, not before it.
+async fn final_before_the_last_worker(store: &dyn Store, ids: &[String]) {
+    let mut done = 0;
+    for id in ids {
+        let order = store.order(OrderId::parse(id).unwrap()).await.unwrap();
+        if order.is_some_and(|o| matches!(o.status, OrderStatus::Processed | OrderStatus::Failed)) {
+            done += 1;
+        }
+    }
+    eprintln!(
+        "{done} of {} orders final when the last worker started",
+        ids.len()
+    );
+    assert!(done > 0, "the killed workers finished some of the orders");
+}
+
 fn tally(finals: &[(OrderId, OrderStatus)]) -> String {
     let failed = finals
         .iter()
@@ -133,6 +150,7 @@ async fn workers_killed_at_random_on_the_embedded_queue(
     })
     .await;
     assert_eq!(ids.len(), orders);
+    final_before_the_last_worker(app.backends.store.as_ref(), &ids).await;
     let last = env("worker-last.log");
     let finals = wait_until_final(app.backends.store.as_ref(), &ids).await;
     eprintln!("{}", tally(&finals));
@@ -209,6 +227,7 @@ async fn fifty_kills_on_sqs_and_ses_leave_no_final_order_without_an_email() {
         )
     })
     .await;
+    final_before_the_last_worker(&store, &ids).await;
     let last = start_process("worker", dir.path(), &env, None, "worker-last.log");
     let finals = wait_until_final(&store, &ids).await;
     eprintln!("{}", tally(&finals));
