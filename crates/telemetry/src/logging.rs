@@ -3,8 +3,10 @@ use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::json_lines::JsonWithTraceIds;
@@ -62,14 +64,27 @@ fn tracer_provider() -> SdkTracerProvider {
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`): JSON lines (each naming its
 /// `trace_id` and `span_id` inside a span) or human-readable. With
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported over OTLP (HTTP/protobuf),
-/// honouring the standard `OTEL_*` variables (service name, resource attributes, sampler).
+/// honouring the standard `OTEL_*` variables (service name, resource attributes, sampler):
+/// the service's own spans, whatever `RUST_LOG` says.
 pub fn init_logging(format: LogFormat) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Exporting, what is traced is the sampler's business and the log level only the logs';
+    // not exporting, one filter for both, so that a quiet log level also spares the spans.
+    let (everything, logs, traced) = if otlp_configured() {
+        let own_spans = filter_fn(|meta| {
+            meta.target().starts_with("orderflow") && *meta.level() <= Level::INFO
+        });
+        (None, Some(log_filter), Some(own_spans))
+    } else {
+        (Some(log_filter), None, None)
+    };
     let provider = tracer_provider();
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("orderflow"));
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("orderflow"))
+        .with_filter(traced);
     // Colours only for a person at a terminal, never into files or container logs.
     let ansi = std::io::stderr().is_terminal();
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry().with(everything).with(otel);
     let dispatch = Arc::new(OnceLock::new());
     let result = match format {
         LogFormat::Json => registry
@@ -77,14 +92,16 @@ pub fn init_logging(format: LogFormat) -> TelemetryGuard {
                 tracing_subscriber::fmt::layer()
                     .event_format(JsonWithTraceIds::new(dispatch.clone()))
                     .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(logs),
             )
             .try_init(),
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(ansi)
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(logs),
             )
             .try_init(),
     };

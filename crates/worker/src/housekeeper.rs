@@ -4,6 +4,7 @@ use std::time::Duration;
 use orderflow_core::ports::Store;
 use orderflow_core::usecases::IDEMPOTENCY_WINDOW;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Published outbox entries are kept this long, for inspection, then removed.
 const KEEP_PUBLISHED: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -23,9 +24,11 @@ impl Housekeeper {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let now = orderflow_core::now();
+            let sweep = tracing::info_span!("housekeeping", otel.name = "orders housekeeping");
             match self
                 .store
                 .purge(now, now - IDEMPOTENCY_WINDOW, now - KEEP_PUBLISHED)
+                .instrument(sweep)
                 .await
             {
                 Ok(purged) => tracing::debug!(?purged, "housekeeping done"),

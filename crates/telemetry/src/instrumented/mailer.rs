@@ -32,14 +32,16 @@ impl InstrumentedMailer {
 impl Mailer for InstrumentedMailer {
     async fn send(&self, message: &EmailMessage) -> Result<(), MailError> {
         // Email has no semantic conventions of its own: the system names the service.
-        let span = tracing::info_span!(
-            "mail",
-            otel.name = "send mail",
-            otel.kind = "client",
-            mail.system = self.dependency.system,
-            error.type = Empty,
-            otel.status_code = Empty,
-        );
+        let span = super::within_work(|| {
+            tracing::info_span!(
+                "mail",
+                otel.name = "send mail",
+                otel.kind = "client",
+                mail.system = self.dependency.system,
+                error.type = Empty,
+                otel.status_code = Empty,
+            )
+        });
         self.dependency
             .call("send", span, self.inner.send(message))
             .await

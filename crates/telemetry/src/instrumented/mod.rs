@@ -58,6 +58,19 @@ impl ErrorType for MailError {
     }
 }
 
+/// The span `make` builds, as a child of the work under way; none outside any (a
+/// background loop's poll): an idle process would otherwise export a trace per poll, and
+/// a busy one a trace per call, cut off from the work it served.
+fn within_work(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    let within =
+        tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some());
+    if within {
+        make()
+    } else {
+        tracing::Span::none()
+    }
+}
+
 /// One dependency of the process: what it is (`store`, `cache`, `queue`, `mail`), which
 /// system serves it (`sqlite`, `mongodb`, `redis`, `aws_sqs`, ...), and where calls are timed.
 #[derive(Clone)]
@@ -70,16 +83,18 @@ struct Dependency {
 impl Dependency {
     /// A database client span (`db.*` attributes): the store's and the cache's calls.
     fn db_span(&self, operation: &'static str) -> tracing::Span {
-        tracing::info_span!(
-            "db",
-            otel.name = operation,
-            otel.kind = "client",
-            orderflow.dependency = self.kind,
-            db.system.name = self.system,
-            db.operation.name = operation,
-            error.type = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        )
+        within_work(|| {
+            tracing::info_span!(
+                "db",
+                otel.name = operation,
+                otel.kind = "client",
+                orderflow.dependency = self.kind,
+                db.system.name = self.system,
+                db.operation.name = operation,
+                error.type = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        })
     }
 
     /// Runs `work` inside `span`, then records its outcome on the span and its duration.

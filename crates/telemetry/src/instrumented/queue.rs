@@ -39,18 +39,20 @@ impl InstrumentedQueue {
     /// `kind` is the OpenTelemetry `messaging.operation.type` (send, receive, settle), when
     /// the call is one of those.
     fn span(&self, operation: &'static str, kind: Option<&'static str>) -> tracing::Span {
-        tracing::info_span!(
-            "queue",
-            otel.name = format!("{operation} {}", self.destination),
-            otel.kind = if kind == Some("send") { "producer" } else { "client" },
-            messaging.system = self.dependency.system,
-            messaging.operation.type = kind,
-            messaging.operation.name = operation,
-            messaging.destination.name = %self.destination,
-            messaging.batch.message_count = Empty,
-            error.type = Empty,
-            otel.status_code = Empty,
-        )
+        super::within_work(|| {
+            tracing::info_span!(
+                "queue",
+                otel.name = format!("{operation} {}", self.destination),
+                otel.kind = if kind == Some("send") { "producer" } else { "client" },
+                messaging.system = self.dependency.system,
+                messaging.operation.type = kind,
+                messaging.operation.name = operation,
+                messaging.destination.name = %self.destination,
+                messaging.batch.message_count = Empty,
+                error.type = Empty,
+                otel.status_code = Empty,
+            )
+        })
     }
 }
 
