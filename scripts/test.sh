@@ -65,6 +65,9 @@ cargo build --release --locked -p orderflow
 step "the Postman collection: every operation, run by newman against serve (SQLite, MongoDB)"
 scripts/test-postman.sh "${CARGO_TARGET_DIR:-target}/release/orderflow"
 
+step "dashboards and alert rules on a real Prometheus: every panel query, two alerts firing"
+python3 scripts/check_prometheus.py "${CARGO_TARGET_DIR:-target}/release/orderflow"
+
 step "the chart on a real Kubernetes: demo and production installs, orders, upgrade, uninstall"
 scripts/test-cluster.sh "${CARGO_TARGET_DIR:-target}/release/orderflow"
 

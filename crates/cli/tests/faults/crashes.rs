@@ -1,12 +1,13 @@
 //! Workers SIGKILLed at random moments while orders stream in. Whatever the moment, and
-//! whatever the queue's receive limit, every order ends final with its email: exactly one
-//! file with the file mailer, at least one with SES.
+//! whatever the queue's receive limit, every order that ends final has its email: exactly
+//! one file with the file mailer, at least one with SES.
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use orderflow_core::ports::{InventoryStore, Store};
+use orderflow_core::ports::{InventoryStore, Queue, Store};
 use orderflow_core::{OrderId, OrderStatus};
+use orderflow_infra::aws::SqsQueue;
 use orderflow_store::SqliteStore;
 use orderflow_testkit::aws;
 use orderflow_testkit::services::free_port;
@@ -66,29 +67,54 @@ async fn place_while_killing_workers(
     ids
 }
 
-/// Waits until every one of `ids` is final and every recorded email is settled; returns
-/// each order's final status.
-async fn wait_until_final(store: &dyn Store, ids: &[String]) -> Vec<(OrderId, OrderStatus)> {
-    eventually_or(
-        Duration::from_secs(240),
-        "every order final, its email settled",
-        || async {
-            let mut done = Vec::with_capacity(ids.len());
-            for id in ids {
-                let id = OrderId::parse(id).unwrap();
-                let order = store.order(id).await.unwrap().unwrap();
-                if !matches!(order.status, OrderStatus::Processed | OrderStatus::Failed) {
-                    return Err(format!("{id} is still {}", order.status));
-                }
-                done.push((id, order.status));
-            }
-            match store.email_backlog().await.unwrap() {
-                0 => Ok(done),
-                unsent => Err(format!("{unsent} emails not yet settled")),
-            }
-        },
-    )
-    .await
+/// Waits until the work is done with: the queue holds nothing visible or in flight, the
+/// outbox is published and every recorded email settled. Returns the final status of each
+/// of `ids` that has one. An order whose every delivery a kill cut short is not final: its
+/// message went to the dead-letter queue (the queue moves it there on its own, as SQS
+/// does), where an operator finds it; there can be no more of them than dead letters.
+async fn wait_until_done(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    ids: &[String],
+) -> Vec<(OrderId, OrderStatus)> {
+    eventually_or(Duration::from_secs(240), "the work done with", || async {
+        let depth = queue.depth().await.unwrap();
+        if depth.visible + depth.in_flight > 0 {
+            return Err(format!("queue: {depth:?}"));
+        }
+        let unsent = store.email_backlog().await.unwrap();
+        let unpublished = store.outbox_backlog().await.unwrap();
+        if unsent + unpublished > 0 {
+            return Err(format!(
+                "{unsent} emails unsettled, {unpublished} entries unpublished"
+            ));
+        }
+        Ok(())
+    })
+    .await;
+    let mut finals = Vec::with_capacity(ids.len());
+    let mut unfinished = Vec::new();
+    for id in ids {
+        let order = store
+            .order(OrderId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        match order.status {
+            OrderStatus::Processed | OrderStatus::Failed => finals.push((order.id, order.status)),
+            other => unfinished.push(format!("{id} {other}")),
+        }
+    }
+    let dead_lettered = queue.depth().await.unwrap().dead_lettered;
+    eprintln!(
+        "{} orders not final, {dead_lettered} messages dead-lettered: {unfinished:?}",
+        unfinished.len()
+    );
+    assert!(
+        unfinished.len() as u64 <= dead_lettered,
+        "an unfinished order without a dead letter: {unfinished:?}"
+    );
+    finals
 }
 
 /// How many of `ids` are final now; said, and checked to be some: the killed workers must
@@ -152,7 +178,12 @@ async fn workers_killed_at_random_on_the_embedded_queue(
     assert_eq!(ids.len(), orders);
     final_before_the_last_worker(app.backends.store.as_ref(), &ids).await;
     let last = env("worker-last.log");
-    let finals = wait_until_final(app.backends.store.as_ref(), &ids).await;
+    let finals = wait_until_done(
+        app.backends.store.as_ref(),
+        app.backends.queue.as_ref(),
+        &ids,
+    )
+    .await;
     eprintln!("{}", tally(&finals));
 
     let mut expected: Vec<String> = finals
@@ -193,12 +224,13 @@ async fn fifty_kills_on_sqs_and_ses_leave_no_final_order_without_an_email() {
     // would leave its order unfinished there, for an operator. A limit above the number of
     // kills keeps this test about emails.
     let queue_url = aws::fresh_queue("chaos", 100).await;
+    let sqs_queue_url = queue_url.clone();
     let sender = format!("orders-{}@shop.example", uuid::Uuid::now_v7().simple());
     aws::verify_sender(&sender).await;
     let mut env = aws::binary_env();
     env.extend(
         [
-            ("SQS_QUEUE_URL", queue_url),
+            ("SQS_QUEUE_URL", sqs_queue_url),
             ("SQS_WAIT_TIME", "1s".to_owned()),
             ("SES_SENDER_EMAIL", sender),
             ("EMAIL_LEASE", "2s".to_owned()),
@@ -229,7 +261,10 @@ async fn fifty_kills_on_sqs_and_ses_leave_no_final_order_without_an_email() {
     .await;
     final_before_the_last_worker(&store, &ids).await;
     let last = start_process("worker", dir.path(), &env, None, "worker-last.log");
-    let finals = wait_until_final(&store, &ids).await;
+    let queue = SqsQueue::connect(&aws::sdk_config().await, queue_url.as_str())
+        .await
+        .unwrap();
+    let finals = wait_until_done(&store, &queue, &ids).await;
     eprintln!("{}", tally(&finals));
 
     let emails = aws::emails_to(&email).await;
