@@ -793,6 +793,69 @@ fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
 mod tests {
     use super::*;
 
+    /// The variables in the first column of `docs/CONFIGURATION.md`'s tables.
+    fn documented_variables() -> std::collections::BTreeSet<String> {
+        include_str!("../../../docs/CONFIGURATION.md")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|row| row.split(" |").next())
+            .flat_map(|cell| cell.split('`'))
+            .filter(|word| {
+                !word.is_empty()
+                    && word
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `docs/CONFIGURATION.md` names every variable the binary reads (flags with an `env`,
+    /// aliases read by name, the AWS SDK's), and nothing else, so it cannot fall behind the
+    /// code unnoticed.
+    #[test]
+    fn the_configuration_page_names_every_variable_and_no_other() {
+        let mut read: std::collections::BTreeSet<String> = [
+            RunArgs::augment_args(clap::Command::new("run")),
+            crate::controller::ControllerArgs::augment_args(clap::Command::new("controller")),
+        ]
+        .iter()
+        .flat_map(|command| command.get_arguments())
+        .filter_map(|argument| argument.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+        // Aliases and other variables this file reads by name, through `env` or `either`.
+        let source = include_str!("config.rs");
+        let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        let named = |call: &'static str| {
+            source
+                .split(call)
+                .skip(1)
+                .filter_map(|rest| rest.split('"').nth(1))
+                .filter(|name| {
+                    name.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        read.extend(named("env("));
+        read.extend(named("either("));
+        read.extend(AWS_VARIABLES.iter().map(|name| (*name).to_owned()));
+        let documented = documented_variables();
+        let undocumented: Vec<_> = read.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/CONFIGURATION.md: {undocumented:?}"
+        );
+        // The SDKs' own families, named as such, are read by the SDKs.
+        let unknown: Vec<_> = documented
+            .difference(&read)
+            .filter(|name| !["RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT"].contains(&name.as_str()))
+            .collect();
+        assert!(unknown.is_empty(), "documented but never read: {unknown:?}");
+    }
+
     fn no_env(_: &str) -> Option<String> {
         None
     }
