@@ -153,7 +153,11 @@ async fn killing_the_database_mid_placement_leaves_no_half_written_order() {
         orders.extend(page);
     }
     let outbox: BTreeSet<_> = store
-        .pending_outbox(1_000_000)
+        .claim_outbox(
+            1_000_000,
+            std::time::Duration::from_secs(60),
+            orderflow_core::now(),
+        )
         .await
         .unwrap()
         .into_iter()

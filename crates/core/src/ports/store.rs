@@ -203,8 +203,6 @@ pub trait OrderStore: Send + Sync {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Outbox entries not yet published, oldest first.
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Leases up to `limit` unpublished entries whose lease (if any) has run out: no other
     /// relay gets them until `lease` has passed.
     async fn claim_outbox(

@@ -25,17 +25,6 @@ fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
 
 #[async_trait]
 impl OutboxStore for MongoStore {
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        let documents: Vec<OutboxDoc> = find_all(
-            &self.outbox,
-            doc! { "state": "pending" },
-            doc! { "createdAt": 1, "_id": 1 },
-            limit,
-        )
-        .await?;
-        documents.iter().map(entry).collect()
-    }
-
     async fn claim_outbox(
         &self,
         limit: u32,

@@ -25,19 +25,6 @@ fn entry(row: &rusqlite::Row<'_>) -> Result<OutboxEntry, rusqlite::Error> {
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.db
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT id, order_id, payload, created_at, traceparent FROM outbox
-                     WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
-                )?;
-                let rows = statement.query_map([limit], entry)?;
-                rows.collect()
-            })
-            .await
-    }
-
     async fn claim_outbox(
         &self,
         limit: u32,

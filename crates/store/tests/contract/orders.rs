@@ -14,7 +14,10 @@ pub async fn placement_reserves_stock_and_writes_order_and_outbox(store: &dyn St
     assert_eq!(stock_of(store, "mug").await, 8);
     assert_eq!(stock_of(store, "tee").await, 0);
     assert_eq!(store.order(order.id).await.unwrap(), Some(order.clone()));
-    let outbox = store.pending_outbox(10).await.unwrap();
+    let outbox = store
+        .claim_outbox(10, std::time::Duration::from_secs(60), now())
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].order_id, order.id);
     assert!(store.order(OrderId::generate()).await.unwrap().is_none());
@@ -56,7 +59,7 @@ pub async fn reservation_is_all_lines_or_none(store: &dyn Store) {
         "the line that fit was not reserved either"
     );
     assert!(store.order(order.id).await.unwrap().is_none());
-    assert!(store.pending_outbox(10).await.unwrap().is_empty());
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
 }
 
 pub async fn changed_prices_write_nothing(store: &dyn Store) {
@@ -110,7 +113,7 @@ pub async fn fifty_concurrent_placements_never_oversell(store: &dyn Store) {
         .count();
     assert_eq!((placed, short), (20, 30));
     assert_eq!(stock_of(store, "hot").await, 0);
-    assert_eq!(store.pending_outbox(100).await.unwrap().len(), 20);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 20);
 }
 
 /// A product "a" (price 100, stock 5) and an order of `quantity` of it by `email`'s user,

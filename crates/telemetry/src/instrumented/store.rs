@@ -189,11 +189,6 @@ impl OrderStore for InstrumentedStore {
 
 #[async_trait]
 impl OutboxStore for InstrumentedStore {
-    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.call("pending_outbox", self.inner.pending_outbox(limit))
-            .await
-    }
-
     async fn claim_outbox(
         &self,
         limit: u32,
