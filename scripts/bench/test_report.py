@@ -98,8 +98,9 @@ class VerdictsAndTable(unittest.TestCase):
 
     def test_figures_are_medians_with_min_and_max(self):
         measured = Report(passing_results()).rows()[IN_PROCESS_READ][0]
-        self.assertTrue(measured.startswith("95,000 req/s (94,000–96,000); p99 3.00 ms"), measured)
-        self.assertIn("bare fixed-bytes endpoint 110,000 req/s (109,000–111,000) → 86.4% of it", measured)
+        self.assertTrue(measured.startswith(
+            "86.4% of the bare fixed-bytes endpoint: 95,000 req/s (94,000–96,000) "
+            "against 110,000 req/s (109,000–111,000); p99 3.00 ms"), measured)
 
     def test_machine_commit_chart_and_findings_are_in_the_document(self):
         report = Report(passing_results())
@@ -128,12 +129,22 @@ class Edges(unittest.TestCase):
         self.assertEqual(report.not_met(), [scenario])
         self.assertIn("7 of 8 targets met", report.summary)
 
-    def test_the_in_process_read_at_its_throughput_target_is_met_and_one_below_is_not(self):
-        at = with_runs(passing_results(), "read_memory", rate=90_000)
+    def test_the_in_process_read_at_70_percent_of_its_bare_endpoint_is_met_and_below_is_not(self):
+        at = with_runs(passing_results(), "read_memory", rate=77_000)
         self.assertEqual(Report(at).verdict(IN_PROCESS_READ), "met")
-        self.assert_only_miss(with_runs(at, "read_memory", rate=89_999), IN_PROCESS_READ)
+        self.assert_only_miss(with_runs(at, "read_memory", rate=76_999), IN_PROCESS_READ)
 
-    def test_a_read_fast_enough_but_under_70_percent_of_its_bare_endpoint_is_missed(self):
+    def test_a_slow_machine_meets_the_ratio_targets_its_absolute_rates_would_miss(self):
+        # A day when everything, the bare endpoint too, runs at half speed.
+        slow = passing_results()
+        for scenario in ("read_memory", "baseline_bytes", "read_redis", "baseline_redis",
+                         "place", "store_place"):
+            slow = [dict(r, rate=r["rate"] / 2) if r["scenario"] == scenario else r for r in slow]
+        report = Report(slow)
+        self.assertEqual(report.verdict(IN_PROCESS_READ), "met")
+        self.assertEqual(report.verdict(PLACEMENT), "met")
+
+    def test_a_read_under_70_percent_of_its_bare_endpoint_is_missed(self):
         records = with_runs(passing_results(), "baseline_bytes", rate=140_000)
         self.assert_only_miss(records, IN_PROCESS_READ)
 
@@ -153,7 +164,7 @@ class Edges(unittest.TestCase):
 
     def test_a_scenario_that_did_not_run_is_missed_not_met(self):
         records = [r for r in passing_results() if r["scenario"] != "drain"]
-        self.assert_only_miss(records, "worker draining a backlog (embedded queue, file mail)")
+        self.assert_only_miss(records, "worker draining a backlog (embedded queue, file mail), every email sent")
 
 
 class CommittedDocument(unittest.TestCase):

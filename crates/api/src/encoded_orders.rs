@@ -20,7 +20,7 @@ struct Encoded {
 
 pub(crate) struct EncodedOrders {
     /// quick_cache rather than moka: a hit here is a shared lock and a hash lookup, where
-    /// moka also logs every read for its eviction policy (4 % of a cached read's samples).
+    /// moka also logs every read for its eviction policy, on the cached read's hot path.
     orders: Cache<OrderId, Encoded>,
 }
 

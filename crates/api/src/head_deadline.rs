@@ -2,8 +2,8 @@
 //!
 //! hyper's header read timeout asks its timer for a new sleep at every request head and drops
 //! it once the head is read, so on a keep-alive connection each request registered a timer
-//! with tokio and removed it again (with the clock reads around it, about 3 % of a cached
-//! read's samples). Here hyper's sleeps only note their deadline in the connection's
+//! with tokio and removed it again, a measurable share of a cached read
+//! (docs/BENCHMARKS.md). Here hyper's sleeps only note their deadline in the connection's
 //! [`HeadDeadline`]; one tokio sleep per connection, polled beside the connection by
 //! [`HeadDeadline::watch`], wakes the connection when the noted deadline is due. That sleep is
 //! moved only when it fires before the deadline now noted (about once per timeout on a busy

@@ -62,8 +62,8 @@ async fn serve(
         .http1()
         .header_read_timeout(limits.header_read_timeout)
         // One buffer and one `sendto` per answer, the body copied after the head, rather than
-        // a `writev` of the two: cached order reads (about 500 bytes each) measured about 5 %
-        // more per second so, interleaved with the default (scripts/bench/findings.md).
+        // a `writev` of the two: faster for small answers such as a cached order
+        // (docs/BENCHMARKS.md).
         .writev(false)
         .max_buf_size(
             limits

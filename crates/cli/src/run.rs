@@ -257,8 +257,7 @@ pub async fn build_api(settings: &Settings, backends: &Backends) -> anyhow::Resu
     };
     // Two per core: during a login flood the hashing threads are always runnable and the
     // scheduler shares the cores per thread, so with one per core a request load alongside
-    // took most of the CPU (docs/BENCHMARKS.md, "Login storm"). Four 7 MiB hashes at a time
-    // hold about what two of the earlier 12 MiB ones did.
+    // took most of the CPU (docs/BENCHMARKS.md, "Login storm").
     let threads = settings
         .password_hash_threads
         .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));

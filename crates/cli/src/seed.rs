@@ -11,7 +11,7 @@ use orderflow_core::usecases::{SeedError, SeedMode, SeedService};
 use orderflow_store::{MongoStore, SqliteStore};
 
 use crate::config::{RunArgs, Settings};
-use orderflow_infra::file::catalog as catalog_file;
+use orderflow_catalog as catalog_file;
 
 /// Products written per store call.
 const BATCH: usize = 500;

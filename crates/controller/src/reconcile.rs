@@ -1,5 +1,6 @@
 //! One reconciliation: make sure the Job of the resource's current spec exists, and report
 //! what it did in the resource's status and in Events.
+use orderflow_core::backoff::exponential;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,9 +104,7 @@ pub fn error_policy(seed: Arc<InventorySeed>, error: &Error, ctx: Arc<Context>) 
         *count = count.saturating_add(1);
         *count
     };
-    let delay = RETRY_BASE
-        .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(10)))
-        .min(RETRY_MAX);
+    let delay = exponential(RETRY_BASE, RETRY_MAX, attempts);
     tracing::warn!(seed = %key(&seed), %error, attempts, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -354,7 +353,7 @@ async fn count_items(seed: &InventorySeed, ctx: &Context, namespace: &str) -> Re
         .and_then(|cm| cm.data)
         .and_then(|mut data| data.remove(&reference.key))
         .unwrap_or_default();
-    let rows = orderflow_infra::file::catalog::parse(&reference.key, &text).unwrap_or_default();
+    let rows = orderflow_catalog::parse(&reference.key, &text).unwrap_or_default();
     Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))
 }
 

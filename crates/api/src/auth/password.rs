@@ -4,15 +4,13 @@ use orderflow_core::ports::{CredentialError, PasswordHasher};
 use orderflow_core::{Password, PasswordHash};
 
 /// Argon2id with one of OWASP's equivalent parameter sets (7 MiB, 5 passes, 1 lane). Each
-/// hash takes about 13 ms of a current x86 core and its 7 MiB, so hashing runs on threads
-/// of its own, `concurrency` of them: a login flood queues instead of starving every other
+/// hash takes milliseconds of a core and its 7 MiB, so hashing runs on threads of its own, `concurrency` of them: a login flood queues instead of starving every other
 /// request, and the hashes' memory stays with those few threads instead of every blocking
 /// thread.
 ///
 /// Of OWASP's sets, all of about the same CPU cost, the smallest memory hashes fastest when
-/// several run at once (less of it competes for the shared cache): two at a time on two
-/// cores made 160-166 hashes/s at 7 MiB, 138-144 at 12 MiB, 103-118 at 19 MiB. Hashes made
-/// with the earlier set (12 MiB, 3 passes) still verify, and are replaced at the next
+/// several run at once: less of it competes for the shared cache (login storm,
+/// docs/BENCHMARKS.md). Hashes made with the earlier set (12 MiB, 3 passes) still verify, and are replaced at the next
 /// login.
 pub struct Argon2Hasher {
     pool: rayon_core::ThreadPool,

@@ -147,8 +147,7 @@ fn random_hex(digits: &mut [u8]) {
     loop {
         let bits = ID_BITS.with_borrow_mut(|rng| rng.random::<u128>()) >> (128 - 4 * len);
         if bits != 0 {
-            // A byte's two digits at a time: digit by digit was a few % of a cached read's
-            // instructions (two ids per request).
+            // A byte's two digits at a time: two ids are made per request.
             let bytes = bits.to_be_bytes();
             for (pair, &byte) in digits.chunks_exact_mut(2).zip(&bytes[16 - len / 2..]) {
                 pair[0] = DIGITS[usize::from(byte >> 4)];

@@ -17,8 +17,8 @@ use tempfile::NamedTempFile;
 ///
 /// One thread of its own writes the files: the emails waiting together are written, made
 /// durable with one flush of the file system, named and their names made
-/// durable with one flush of the directory, and only then reported sent. A flush per email
-/// (an fsync each) cost a draining worker a fifth of its CPU and most of its emails' time.
+/// durable with one flush of the directory, and only then reported sent: a flush per email
+/// made the drain wait on the disk (docs/BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     directory: PathBuf,
@@ -100,9 +100,8 @@ impl FileMailer {
             .as_str()
             .parse()
             .map_err(|_| MailError::Rejected(format!("invalid recipient {:?}", email.to)))?;
-        // Given, the envelope is not parsed back out of the headers just written: that took
-        // lettre's address parser twice per email (callgrind: a quarter of a draining
-        // worker's instructions for the email).
+        // Given, the envelope is not parsed back out of the headers just written, which
+        // would run lettre's address parser twice more per email.
         let envelope = Envelope::new(Some(self.from.email.clone()), vec![to_address.clone()])
             .map_err(|e| MailError::Rejected(e.to_string()))?;
         let to = Mailbox::new(Some(email.to_name.clone()), to_address);

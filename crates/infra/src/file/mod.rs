@@ -1,5 +1,4 @@
-//! Adapters on the local file system: the catalog file reader and the .eml mailer.
-pub mod catalog;
+//! The adapter on the local file system: the .eml mailer.
 mod mailer;
 
 pub use mailer::FileMailer;

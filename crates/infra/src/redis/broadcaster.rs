@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use orderflow_core::backoff::exponential;
 use orderflow_core::ports::{BroadcastError, StatusBroadcaster, StatusEvent, StatusSubscription};
 use orderflow_core::{OrderId, OrderStatus};
 use serde::{Deserialize, Serialize};
@@ -77,13 +78,13 @@ async fn listen(
     local: MemoryStatusBroadcaster,
     subscribed: tokio::sync::watch::Sender<bool>,
 ) {
-    let mut pause = Duration::from_millis(100);
+    let mut failures = 0u32;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     tracing::debug!(%channel, "subscribed to status changes");
-                    pause = Duration::from_millis(100);
+                    failures = 0;
                     subscribed.send_replace(true);
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
@@ -106,8 +107,9 @@ async fn listen(
             },
             Err(e) => tracing::debug!(error = %e, "connecting for status changes failed"),
         }
+        failures = failures.saturating_add(1);
+        let pause = exponential(Duration::from_millis(100), Duration::from_secs(5), failures);
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Multi-document transactions with the driver's retry rules: the whole transaction again on
 //! `TransientTransactionError` (write conflicts between concurrent placements), the commit
 //! again on `UnknownTransactionCommitResult`, each a bounded number of times.
+use orderflow_core::backoff::{exponential, with_full_jitter};
 use std::time::Duration;
 
 use mongodb::ClientSession;
@@ -61,17 +62,15 @@ pub(crate) async fn commit(session: &mut ClientSession) -> Result<(), mongodb::e
     }
 }
 
-/// Exponential backoff with full jitter (5 ms doubling, capped at 200 ms), so transactions
-/// that conflicted spread out instead of colliding again.
+/// Exponential backoff with full jitter, so transactions that conflicted spread out instead
+/// of colliding again.
 pub(crate) async fn pause(attempt: u32) {
-    let ceiling = Duration::from_millis(5)
-        .saturating_mul(1 << attempt.min(6))
-        .min(Duration::from_millis(200));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let fraction = f64::from(nanos % 1000) / 1000.0;
-    tokio::time::sleep(ceiling.mul_f64(fraction)).await;
+    let ceiling = exponential(
+        Duration::from_millis(5),
+        Duration::from_millis(200),
+        attempt.saturating_add(1),
+    );
+    tokio::time::sleep(with_full_jitter(ceiling)).await;
 }
 
 /// Runs `$body` (an expression of type `Result<Tx<T>, mongodb::error::Error>` that may use

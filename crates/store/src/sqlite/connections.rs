@@ -47,9 +47,7 @@ const GROUP: usize = 64;
 
 /// The background jobs a group carries while requests' writes wait too: enough that
 /// background work never stops, few enough that a request's write waits for little
-/// besides other requests'. (With 16, placements from 32 connections waited on the
-/// worker's writes: 9,400 orders/s against 10,400 with 4, the worker's own rate alongside
-/// the same 5,500/s in both.)
+/// besides other requests' (placement with the worker, docs/BENCHMARKS.md).
 const BACKGROUND_SHARE: usize = 4;
 
 /// Prepared statements kept per connection: more than the store has.
@@ -335,9 +333,8 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     // Savepoint journals (each write of a group runs in one) in memory, however large. By
     // default SQLite keeps 64 KiB in memory and then moves the journal to a temporary file
     // for the rest of the transaction: every job after it in the group then paid two write
-    // calls per page it changed, and placements that split a page outgrew 64 KiB several
-    // times a second. In memory the journal costs an allocation per quarter page, far less
-    // (the store's own placement rate went from about 30,000 to 40,000 orders/s). A larger
+    // calls per page it changed, and placements that split a page outgrew 64 KiB often.
+    // In memory the journal costs an allocation per quarter page, far less. A larger
     // limit instead (`SQLITE_STMTJRNL_SPILL`) failed the write that outgrew it with
     // "database or disk is full".
     conn.pragma_update(None, "temp_store", "MEMORY")?;

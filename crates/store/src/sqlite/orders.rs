@@ -28,8 +28,7 @@ impl OrderStore for SqliteStore {
         let order = order.clone();
         let claim = claim.cloned();
         let trace_parent = trace.map(ToString::to_string);
-        // Encoded here, so the one writer thread only writes: the order's body and the
-        // outbox row's payload and ids were 9 % of its work per placement (callgrind).
+        // Encoded here, so the one writer thread, which every write waits for, only writes.
         let rows = PlacementRows {
             order_id: order.id.to_string(),
             user_id: order.user_id.to_string(),
@@ -227,8 +226,8 @@ struct PlacementRows {
 
 /// The compare-and-set of [`OrderStore::transition_order`], made ready before it reaches the
 /// one writer thread: the caller's copy of the order is changed and encoded there, so the
-/// writer neither reads the order nor parses or encodes its body. (Done by the writer, a
-/// worker's two steps per order were a third of its work for that order: callgrind.)
+/// writer, which every write waits for, neither reads the order nor parses or encodes its
+/// body.
 pub(super) enum Step {
     /// The copy, in the transition's `from` status, as it becomes and its body: written if
     /// the stored order is still in that status, which makes it the same order.

@@ -70,7 +70,7 @@ impl SqliteQueue {
                 let now = millis(orderflow_core::now());
                 // The next visible messages, read in the index's order, then each updated
                 // by id: an UPDATE of `id IN (subquery)` with RETURNING built two temporary
-                // tables per receive, a fifth of the one writer's time under load. Only as
+                // tables per receive, on the one writer. Only as
                 // many as are still wanted are looked at (a scan of every visible message
                 // made a backlog quadratic to drain); those past the receive limit move to
                 // the dead-letter table instead of being received (as SQS does), and the
