@@ -45,19 +45,14 @@ pub struct QueueDepth {
 
 /// A queue with SQS semantics: at-least-once delivery, visibility timeout, receive count,
 /// and a dead-letter queue that takes a message received more than the queue's
-/// maximum number of times.
+/// maximum number of times. No method has a default, here as on every port that a
+/// decorator wraps (`orderflow-telemetry`'s instrumented ports): a method added later must
+/// be written in the decorator too, or it would silently bypass it.
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, message: &OutgoingMessage) -> Result<String, QueueError>;
-    /// Sends several messages; each one's id or error, in order. Queues with a batch call
-    /// override this one-by-one default.
-    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for message in messages {
-            outcomes.push(self.send(message).await);
-        }
-        outcomes
-    }
+    /// Sends up to ten messages; each one's id or error, in order.
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Vec<Result<String, QueueError>>;
     /// Up to `max` messages (1 to 10), waiting up to `wait` for the first to arrive.
     async fn receive(
         &self,
@@ -68,15 +63,8 @@ pub trait Queue: Send + Sync {
     /// Hides the message for `timeout` from now (zero makes it visible at once).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
-    /// Deletes up to ten deliveries; each receipt's outcome, in order. Queues with a batch
-    /// call override this one-by-one default.
-    async fn delete_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
-        let mut outcomes = Vec::with_capacity(receipts.len());
-        for receipt in receipts {
-            outcomes.push(self.delete(receipt).await);
-        }
-        outcomes
-    }
+    /// Deletes up to ten deliveries; each receipt's outcome, in order.
+    async fn delete_batch(&self, receipts: &[String]) -> Vec<Result<(), QueueError>>;
     async fn depth(&self) -> Result<QueueDepth, QueueError>;
     /// The most receives a message gets before it is dead-lettered.
     fn max_receives(&self) -> u32;

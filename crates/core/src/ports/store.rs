@@ -219,11 +219,10 @@ pub trait OutboxStore: Send + Sync {
     /// Entries not yet published.
     async fn outbox_backlog(&self) -> Result<u64, StoreError>;
     /// Resolves once this process may have added outbox entries since the last call, so an
-    /// idle relay publishes a new order at once instead of at its next poll. The default
-    /// never resolves: the relay polls, as it must for entries written by other processes.
-    async fn outbox_written(&self) {
-        std::future::pending::<()>().await;
-    }
+    /// idle relay publishes a new order at once instead of at its next poll. A store that
+    /// cannot tell never resolves: the relay polls, as it must for entries written by other
+    /// processes.
+    async fn outbox_written(&self);
 }
 
 /// One recorded email, handed to a sender: the email of `order_id` reaching `status`.
@@ -278,10 +277,9 @@ pub trait EmailOutboxStore: Send + Sync {
     /// Emails recorded and not yet settled.
     async fn email_backlog(&self) -> Result<u64, StoreError>;
     /// Resolves once this process may have recorded emails since the last call, so an idle
-    /// sender sends at once instead of at its next poll. The default never resolves.
-    async fn email_recorded(&self) {
-        std::future::pending::<()>().await;
-    }
+    /// sender sends at once instead of at its next poll. A store that cannot tell never
+    /// resolves.
+    async fn email_recorded(&self);
 }
 
 /// What one purge removed.
@@ -307,7 +305,8 @@ pub trait Housekeeping: Send + Sync {
     ) -> Result<Purged, StoreError>;
 }
 
-/// Everything the application keeps, behind one handle.
+/// Everything the application keeps, behind one handle. No method of it or of the traits
+/// it gathers has a default: the instrumented decorator must forward every one.
 #[async_trait]
 pub trait Store:
     UserStore

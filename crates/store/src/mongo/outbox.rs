@@ -80,6 +80,11 @@ impl OutboxStore for MongoStore {
             .map_err(unavailable)
     }
 
+    /// MongoDB tells no one of a placement: the relay polls.
+    async fn outbox_written(&self) {
+        std::future::pending::<()>().await;
+    }
+
     async fn retry_outbox(&self, id: &str, retry_at: OffsetDateTime) -> Result<(), StoreError> {
         self.outbox
             .update_one(
