@@ -1,8 +1,8 @@
 //! What every request passes through: its span, its trace context, its metrics, the
-//! security headers of its answer, and a 500 for a handler that panics. One layer rather
-//! than one per concern, and a tower layer of its own rather than `middleware::from_fn`:
-//! each layer on the router boxes every route again, and the future of every request (a
-//! clone of the route and three allocations or more: a few % of a cached read).
+//! security headers of its answer, and a 500 for a handler that panics. Hand-written, one
+//! layer rather than one per concern (tower-http's): each layer on the router boxes every
+//! route and every request's future again, which the cached reads' target measured
+//! (docs/BENCHMARKS.md).
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};

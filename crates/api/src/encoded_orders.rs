@@ -2,6 +2,7 @@
 //! sends the bytes already written instead of encoding it on every read. An order's
 //! version (its status history's length) changes with every status change, so an entry is
 //! used only for the version it was written from, whichever cache or store the order came from.
+//! Kept for the cached reads' target (docs/BENCHMARKS.md).
 use axum::body::Bytes;
 use orderflow_core::{Order, OrderId};
 use quick_cache::sync::{Cache, EntryAction, EntryResult};

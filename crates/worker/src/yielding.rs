@@ -5,7 +5,8 @@
 //! threads' priorities: each of a request's wake-ups waits behind the worker's threads, and
 //! the relay's and worker's writes double the rows the one SQLite writer writes per order.
 //! So while requests keep the process busy, each takes one batch a turn and no more; the
-//! backlog is published and processed at full speed once the flood ends.
+//! backlog is published and processed at full speed once the flood ends. Kept for the
+//! placement-with-the-worker target (docs/BENCHMARKS.md).
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,7 +1,9 @@
 //! The products placements were last priced from, so that most placements price without a
 //! read of the store. Safe to be out of date: a placement checks each line's price, currency
 //! and name again as it reserves the stock, in the same transaction, and a line that no
-//! longer matches makes it `Placement::CatalogChanged`, priced again from the store.
+//! longer matches makes it `Placement::CatalogChanged`, priced again from the store. Kept
+//! for the placement target: a read per line was a share of each placement
+//! (docs/BENCHMARKS.md).
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 

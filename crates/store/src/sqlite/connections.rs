@@ -1,3 +1,6 @@
+//! The SQLite connections: one writer thread that commits the writes waiting together in
+//! one transaction, each in a savepoint, requests' writes first (the placement and drain
+//! targets, docs/BENCHMARKS.md), and pooled readers that WAL lets read meanwhile.
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
