@@ -34,7 +34,7 @@ mod rate_limiter {
             limiter.hit(&format!("k{i}"), 1, window).await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
-        // The sweep on the eleventh key drops the expired ten, so old keys are counted afresh.
+        // An eleventh key finds room; an old key whose window has passed is counted afresh.
         limiter.hit("k10", 1, window).await.unwrap();
         assert_eq!(
             limiter.hit("k0", 1, window).await.unwrap(),

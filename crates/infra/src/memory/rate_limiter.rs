@@ -1,15 +1,17 @@
-use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use orderflow_core::ports::{RateDecision, RateLimitError, RateLimiter};
+use quick_cache::unsync::Cache;
 
 /// Fixed-window counters, the same scheme a shared counter store (INCR + EXPIRE) uses, so
 /// limits mean the same whichever adapter runs.
 pub struct MemoryRateLimiter {
-    windows: Mutex<HashMap<String, Window>>,
-    max_keys: usize,
+    /// Bounded: under a flood of distinct keys (many IPs) the coldest windows make room, in
+    /// constant time. A window past its length is started afresh when its key comes back.
+    windows: Mutex<Cache<String, Window>>,
 }
 
 #[derive(Clone, Copy)]
@@ -26,30 +28,31 @@ impl Window {
 }
 
 impl MemoryRateLimiter {
-    /// `max_keys` bounds memory under a flood of distinct keys (many IPs): expired windows
-    /// are swept when it is reached.
+    /// Holds the windows of at most about `max_keys` keys.
     pub fn new(max_keys: usize) -> Self {
         Self {
-            windows: Mutex::new(HashMap::new()),
-            max_keys,
+            windows: Mutex::new(Cache::new(max_keys.max(1))),
         }
     }
 
     fn count(&self, key: &str, limit: u32, length: Duration, count_it: bool) -> RateDecision {
         let now = Instant::now();
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if windows.len() >= self.max_keys && !windows.contains_key(key) {
-            windows.retain(|_, w| !w.is_over(now));
-        }
         let fresh = Window {
             started: now,
             length,
             count: 0,
         };
-        let window = windows.entry(key.to_owned()).or_insert(fresh);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Ok(Some(mut window)) =
+            windows.get_mut_or_insert_with(key, || Ok::<_, Infallible>(fresh))
+        else {
+            // Not admitted: under a flood the cache keeps the keys it sees most, and a key
+            // seen once is not counted until it comes back.
+            return RateDecision::Allowed;
+        };
         if window.is_over(now) {
             *window = fresh;
         }
