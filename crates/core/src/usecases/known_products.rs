@@ -5,37 +5,39 @@
 //! for the placement target: a read per line was a share of each placement
 //! (docs/BENCHMARKS.md).
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+
+use quick_cache::sync::Cache;
 
 use crate::domain::{Product, ProductId};
 
-/// Most products remembered. Past it the memo starts afresh: a larger catalog still prices
-/// correctly, reading the store more often.
+/// Most products remembered: past it the coldest make room, and a larger catalog still
+/// prices correctly, reading the store more often.
 const MOST_REMEMBERED: usize = 10_000;
 
-#[derive(Default)]
 pub(crate) struct KnownProducts {
-    products: RwLock<HashMap<ProductId, Product>>,
+    products: Cache<ProductId, Product>,
+}
+
+impl Default for KnownProducts {
+    fn default() -> Self {
+        Self {
+            products: Cache::new(MOST_REMEMBERED),
+        }
+    }
 }
 
 impl KnownProducts {
     /// Every one of `ids` as last read, or `None` if any is not known.
     pub(crate) fn all_of(&self, ids: &[ProductId]) -> Option<HashMap<ProductId, Product>> {
-        let known = self.products.read().unwrap_or_else(PoisonError::into_inner);
         ids.iter()
-            .map(|id| known.get(id).map(|product| (id.clone(), product.clone())))
+            .map(|id| self.products.get(id).map(|product| (id.clone(), product)))
             .collect()
     }
 
     pub(crate) fn remember(&self, products: &HashMap<ProductId, Product>) {
-        let mut known = self
-            .products
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if known.len() + products.len() > MOST_REMEMBERED {
-            known.clear();
+        for (id, product) in products {
+            self.products.insert(id.clone(), product.clone());
         }
-        known.extend(products.iter().map(|(id, p)| (id.clone(), p.clone())));
     }
 }
 
@@ -76,17 +78,17 @@ mod tests {
     }
 
     #[test]
-    fn a_memo_past_its_bound_starts_afresh() {
+    fn a_memo_past_its_bound_stays_within_it_and_keeps_what_is_used() {
         let known = KnownProducts::default();
-        let first = product("first");
-        known.remember(&by_id(std::slice::from_ref(&first)));
-        let many: Vec<Product> = (0..MOST_REMEMBERED)
-            .map(|i| product(&format!("p{i}")))
-            .collect();
-        known.remember(&by_id(&many));
-        assert_eq!(known.all_of(&[first.id]), None);
-        assert!(known.all_of(&[many[0].id.clone()]).is_some());
-        let size = known.products.read().unwrap().len();
-        assert_eq!(size, MOST_REMEMBERED);
+        let hot = product("hot");
+        known.remember(&by_id(std::slice::from_ref(&hot)));
+        for i in 0..2 * MOST_REMEMBERED {
+            known.remember(&by_id(&[product(&format!("p{i}"))]));
+            if i % 100 == 0 {
+                assert!(known.all_of(std::slice::from_ref(&hot.id)).is_some());
+            }
+        }
+        assert!(known.products.len() <= MOST_REMEMBERED);
+        assert!(known.all_of(&[hot.id]).is_some(), "a product in use stays");
     }
 }
