@@ -12,6 +12,10 @@ use tracing::Instrument;
 pub struct EmailSenderSettings {
     /// Pause between rounds when no email is due.
     pub idle: Duration,
+    /// Woken by an email recorded in this process, how long the sender waits for more before
+    /// it claims: under load one claim, one write, then takes many emails instead of one
+    /// (placement with the worker, docs/BENCHMARKS.md).
+    pub gather: Duration,
     /// Pauses while the store fails, doubling up to the max.
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -21,6 +25,7 @@ impl Default for EmailSenderSettings {
     fn default() -> Self {
         Self {
             idle: Duration::from_millis(500),
+            gather: Duration::from_millis(20),
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
         }
@@ -103,11 +108,17 @@ impl EmailSender {
                 }
             };
             let healthy = failures == 0;
-            tokio::select! {
+            let woken = tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(pause) => {}
-                // An order made final in this process: send its email now.
-                () = self.store.email_recorded(), if healthy => {}
+                () = tokio::time::sleep(pause) => false,
+                // An order made final in this process: send its email soon.
+                () = self.store.email_recorded(), if healthy => true,
+            };
+            if woken {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(self.settings.gather) => {}
+                }
             }
         }
         if let Err(e) = self.send_once().await {
