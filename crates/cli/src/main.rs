@@ -73,8 +73,11 @@ fn controller(args: &orderflow::controller::ControllerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shutdown = orderflow::shutdown::signal();
-    match runtime.block_on(orderflow::controller::run(args, shutdown)) {
+    let controller = async {
+        let shutdown = orderflow::shutdown::signal();
+        orderflow::controller::run(args, shutdown).await
+    };
+    match runtime.block_on(controller) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "orderflow controller stopped");
@@ -150,8 +153,11 @@ fn run(mode: Mode, args: &RunArgs, dotenv: Result<std::path::PathBuf, dotenvy::E
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let shutdown = orderflow::shutdown::signal();
-    match runtime.block_on(orderflow::run::run(mode, settings, shutdown)) {
+    let running = async {
+        let shutdown = orderflow::shutdown::signal();
+        orderflow::run::run(mode, settings, shutdown).await
+    };
+    match runtime.block_on(running) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "orderflow stopped");

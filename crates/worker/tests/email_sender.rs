@@ -20,7 +20,7 @@ use orderflow_telemetry::Metrics;
 use orderflow_testkit::fixtures;
 use orderflow_testkit::wait::eventually;
 use orderflow_worker::{EmailSender, EmailSenderSettings};
-use support::sample;
+use support::{hold_the_write_lock, sample};
 
 mod support;
 
@@ -43,16 +43,7 @@ impl Mailer for CutsTheStoreAfterItsFirstSend {
         self.sends.fetch_add(1, Ordering::SeqCst);
         self.inner.send(email).await?;
         if !self.cut.swap(true, Ordering::SeqCst) {
-            let (taken, lock_taken) = std::sync::mpsc::channel();
-            let database = self.database.clone();
-            std::thread::spawn(move || {
-                let conn = rusqlite::Connection::open(database).unwrap();
-                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-                taken.send(()).unwrap();
-                std::thread::sleep(HOLD);
-                conn.execute_batch("ROLLBACK").unwrap();
-            });
-            lock_taken.recv().unwrap();
+            hold_the_write_lock(self.database.clone(), HOLD);
         }
         Ok(())
     }

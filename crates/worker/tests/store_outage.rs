@@ -23,7 +23,7 @@ use orderflow_worker::{
     CancellationToken, EmailSender, EmailSenderSettings, OutboxRelay, RelaySettings, Worker,
     WorkerSettings,
 };
-use support::sample;
+use support::{hold_the_write_lock, sample};
 
 mod support;
 
@@ -42,16 +42,7 @@ struct LocksTheDatabaseOnce {
 impl OrderProcessor for LocksTheDatabaseOnce {
     async fn process(&self, _order: &Order) -> Result<(), ProcessingError> {
         if !self.locked.swap(true, Ordering::SeqCst) {
-            let (taken, lock_taken) = std::sync::mpsc::channel();
-            let database = self.database.clone();
-            std::thread::spawn(move || {
-                let conn = rusqlite::Connection::open(database).unwrap();
-                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-                taken.send(()).unwrap();
-                std::thread::sleep(HOLD);
-                conn.execute_batch("ROLLBACK").unwrap();
-            });
-            lock_taken.recv().unwrap();
+            hold_the_write_lock(self.database.clone(), HOLD);
         }
         Ok(())
     }

@@ -14,11 +14,20 @@ use orderflow_testkit::services::free_port;
 use orderflow_testkit::wait::eventually_or;
 
 use crate::helpers::{
-    Http, ShowLogsOnFailure, emails_in, spawn_app_with, start_process,
+    Http, ShowLogsOnFailure, emails_in, eventually, spawn_app_with, start_process,
     terminate_and_expect_clean_exit, unique_email,
 };
 
 const PRODUCT: &str = "sku-chaos";
+
+/// Waits until the process logging to `log` says it is running.
+pub async fn wait_until_running(log: &Path) {
+    eventually(Duration::from_secs(30), "the process to be running", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        async move { text.contains("orderflow is running").then_some(()) }
+    })
+    .await
+}
 
 /// xorshift64*, seeded at random and printed, so a failing run can be told apart.
 struct Moments(u64);
@@ -196,6 +205,8 @@ async fn workers_killed_at_random_on_the_embedded_queue(
         expected,
         "each final order exactly one email, none missing"
     );
+    // Started after the work was done, it may still be starting.
+    wait_until_running(&app.data_dir().join("worker-last.log")).await;
     terminate_and_expect_clean_exit(last, Duration::from_secs(30));
 }
 
@@ -280,6 +291,7 @@ async fn fifty_kills_on_sqs_and_ses_leave_no_final_order_without_an_email() {
         emails.len(),
         finals.len()
     );
+    wait_until_running(&dir.path().join("worker-last.log")).await;
     terminate_and_expect_clean_exit(last, Duration::from_secs(30));
     terminate_and_expect_clean_exit(api, Duration::from_secs(30));
 }
