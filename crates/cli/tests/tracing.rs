@@ -53,16 +53,17 @@ async fn the_request_the_publish_and_the_processing_of_an_order_are_one_trace() 
     app.wait_for_status(&token, &id, "PROCESSED").await;
     app.wait_until_drained().await;
 
+    // The email is sent after the order is final, by the email sender: wait for its span too.
     let spans = helpers::eventually(
         std::time::Duration::from_secs(10),
-        "the worker's span",
+        "the worker's and the email sender's spans",
         || {
             let spans = exporter.get_finished_spans().unwrap();
             async move {
-                spans
+                let done = ["orders process", "send mail"]
                     .iter()
-                    .any(|s| s.name == "orders process")
-                    .then_some(spans)
+                    .all(|name| spans.iter().any(|s| s.name == *name));
+                done.then_some(spans)
             }
         },
     )

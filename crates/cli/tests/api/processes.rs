@@ -200,7 +200,13 @@ async fn separate_api_and_worker_processes_share_one_data_dir() {
     probe.get("/healthz", None).await.expect(200);
     let ready = probe.get("/readyz", None).await.expect(200).json();
     assert_eq!(ready["checks"]["queue"], "ok");
-    let worker_metrics = probe.get("/metrics", None).await.expect(200).text;
+    // The email is counted once recorded as sent, just after its file is written.
+    let worker_metrics = eventually(Duration::from_secs(10), "the email counted", || async {
+        let text = probe.get("/metrics", None).await.expect(200).text;
+        text.contains("orderflow_emails_total{outcome=\"sent\"} 1")
+            .then_some(text)
+    })
+    .await;
     promtool_check_metrics(&worker_metrics);
     for expected in [
         "orderflow_orders_processed_total{outcome=\"processed\"} 1",
