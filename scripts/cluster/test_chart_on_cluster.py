@@ -86,7 +86,8 @@ def helm(*args, **kwargs):
     return run(HELM, *args, **kwargs)
 
 
-def eventually(what, probe, seconds=90, every=1.0):
+def eventually(what, probe, seconds=90, every=1.0, explain=None):
+    """probe() until it is truthy; on failure, `explain()` says what stood in the way."""
     deadline = time.monotonic() + seconds
     last = None
     while time.monotonic() < deadline:
@@ -98,7 +99,8 @@ def eventually(what, probe, seconds=90, every=1.0):
             if last:
                 return last
         time.sleep(every)
-    sys.exit(f"FAILED: {what} within {seconds} s (last: {last!r})")
+    detail = f"; {explain()}" if explain else ""
+    sys.exit(f"FAILED: {what} within {seconds} s (last: {last!r}){detail}")
 
 
 def chart_for_this_server(work):
@@ -309,13 +311,15 @@ def production(work):
         return kubectl("get", ",".join(kinds), "-A", "-o", "name", "-l",
                        f"app.kubernetes.io/instance={release}").stdout.split()
 
-    eventually("the release's objects gone", lambda: remaining() == [], seconds=60)
+    # Pods end within their grace period (the worker's is its shutdown deadline and 10 s).
+    eventually("the release's objects gone", lambda: remaining() == [], seconds=90,
+               explain=lambda: f"left: {remaining()}")
     check("helm uninstall left nothing of the release", remaining() == [])
     leftovers = kubectl("get", "leases", "-n", namespace, "-o", "name").stdout.split() + [
         n for n in kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout.split()
         if n.split("/")[1].startswith((f"{namespace}-", f"{other}-"))]
     check("nor its Lease or cluster roles", leftovers == [], leftovers)
-    check("the CRD stays, for the user to delete (README)",
+    check("the CRD stays, for the user to delete (docs/OPERATIONS.md)",
           kubectl("get", "crd", "inventoryseeds.orderflow.dev", check=False).returncode == 0)
     kubectl("delete", "namespace", namespace, other, "--wait=true")
 
