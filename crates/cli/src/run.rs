@@ -325,11 +325,7 @@ pub fn build_email_sender(settings: &Settings, backends: &Backends) -> EmailSend
         settings.email.clone(),
     )
     .with_observer(Arc::clone(&backends.metrics) as Arc<dyn PipelineObserver>);
-    EmailSender::new(
-        Arc::new(emailing),
-        Arc::clone(&backends.background_store),
-        EmailSenderSettings::default(),
-    )
+    EmailSender::new(Arc::new(emailing), EmailSenderSettings::default())
 }
 
 /// Started services of one process.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::backoff::exponential;
-use orderflow_core::ports::{PendingEmail, Store, StoreError};
+use orderflow_core::ports::{PendingEmail, StoreError};
 use orderflow_core::usecases::EmailingService;
 use orderflow_telemetry::continue_trace;
 use tokio_util::sync::CancellationToken;
@@ -37,23 +37,12 @@ impl Default for EmailSenderSettings {
 /// to one of them at a time.
 pub struct EmailSender {
     emailing: Arc<EmailingService>,
-    store: Arc<dyn Store>,
     settings: EmailSenderSettings,
 }
 
 impl EmailSender {
-    /// `store` is the one `emailing` records in: it wakes the sender when this process
-    /// records an email.
-    pub fn new(
-        emailing: Arc<EmailingService>,
-        store: Arc<dyn Store>,
-        settings: EmailSenderSettings,
-    ) -> Self {
-        Self {
-            emailing,
-            store,
-            settings,
-        }
+    pub fn new(emailing: Arc<EmailingService>, settings: EmailSenderSettings) -> Self {
+        Self { emailing, settings }
     }
 
     /// Claims one batch of due emails and sends them all at once; returns how many.
@@ -112,7 +101,7 @@ impl EmailSender {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => false,
                 // An order made final in this process: send its email soon.
-                () = self.store.email_recorded(), if healthy => true,
+                () = self.emailing.email_recorded(), if healthy => true,
             };
             if woken {
                 tokio::select! {

@@ -89,11 +89,7 @@ async fn an_email_sent_but_not_recorded_as_sent_is_sent_again_as_the_same_one_fi
         },
     )
     .with_observer(Arc::clone(&metrics) as Arc<dyn PipelineObserver>);
-    let sender = EmailSender::new(
-        Arc::new(emailing),
-        Arc::clone(&store) as Arc<dyn Store>,
-        EmailSenderSettings::default(),
-    );
+    let sender = EmailSender::new(Arc::new(emailing), EmailSenderSettings::default());
 
     // Sent, but the store is gone before the email is recorded as sent.
     assert!(sender.send_once().await.is_err());

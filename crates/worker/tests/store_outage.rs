@@ -85,11 +85,7 @@ fn email_sender(store: &Arc<SqliteStore>, dir: &Path) -> EmailSender {
         Arc::new(mailer),
         EmailPolicy::default(),
     );
-    EmailSender::new(
-        Arc::new(emailing),
-        Arc::clone(store) as Arc<dyn Store>,
-        EmailSenderSettings::default(),
-    )
+    EmailSender::new(Arc::new(emailing), EmailSenderSettings::default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,11 @@ impl EmailingService {
             .await
     }
 
+    /// Resolves once this process may have recorded emails ([`Store::email_recorded`]).
+    pub async fn email_recorded(&self) {
+        self.store.email_recorded().await;
+    }
+
     /// Sends one claimed email and records how that went.
     pub async fn send(&self, pending: &PendingEmail) -> Result<EmailOutcome, StoreError> {
         let (order_id, status) = (pending.order_id, pending.status);

@@ -7,7 +7,7 @@ use orderflow_core::{OrderId, OrderStatus, StatusTransition, TraceParent};
 use time::OffsetDateTime;
 
 use super::documents::{EmailDoc, date};
-use super::{MongoStore, find_all, unavailable};
+use super::{MongoStore, lease_due, unavailable};
 
 const PENDING: &str = "pending";
 
@@ -54,26 +54,17 @@ impl EmailOutboxStore for MongoStore {
     ) -> Result<Vec<PendingEmail>, StoreError> {
         let lease_until = date(now + lease);
         let due = doc! { "state": PENDING, "dueAt": { "$lte": date(now) } };
-        let candidates: Vec<EmailDoc> =
-            find_all(&self.emails, due.clone(), doc! { "dueAt": 1 }, limit).await?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
-            // Compare-and-set on the email still being due: of two senders, one wins it.
-            let mut filter = due.clone();
-            filter.insert("_id", &candidate.id);
-            let won = self
-                .emails
-                .find_one_and_update(
-                    filter,
-                    doc! { "$set": { "dueAt": lease_until }, "$inc": { "attempts": 1 } },
-                )
-                .await
-                .map_err(unavailable)?;
-            if let Some(document) = won {
-                claimed.push(pending_email(&document)?);
-            }
-        }
-        Ok(claimed)
+        let won = lease_due(
+            &self.emails,
+            due,
+            doc! { "dueAt": 1 },
+            limit,
+            "dueAt",
+            lease_until,
+            |document: &EmailDoc| &document.id,
+        )
+        .await?;
+        won.iter().map(pending_email).collect()
     }
 
     async fn settle_email(

@@ -200,6 +200,39 @@ where
         .map_err(unavailable)
 }
 
+/// Leases up to `limit` documents matching `due`, in `sort` order: each is set to
+/// `due_field: lease_until` with its `attempts` counted, by compare-and-set on its still
+/// being due, so that of two claimants one wins it. Returns them as they were before.
+/// The order outbox and the email outbox claim this way.
+pub(crate) async fn lease_due<T>(
+    collection: &Collection<T>,
+    due: Document,
+    sort: Document,
+    limit: u32,
+    due_field: &str,
+    lease_until: mongodb::bson::DateTime,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    let candidates: Vec<T> = find_all(collection, due.clone(), sort, limit).await?;
+    let mut won = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let mut filter = due.clone();
+        filter.insert("_id", id_of(&candidate));
+        let lease = doc! { "$set": { due_field: lease_until }, "$inc": { "attempts": 1 } };
+        if let Some(document) = collection
+            .find_one_and_update(filter, lease)
+            .await
+            .map_err(unavailable)?
+        {
+            won.push(document);
+        }
+    }
+    Ok(won)
+}
+
 pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match error.kind.as_ref() {

@@ -7,7 +7,7 @@ use orderflow_core::{OrderId, TraceParent};
 use time::OffsetDateTime;
 
 use super::documents::{OutboxDoc, date, time_of};
-use super::{MongoStore, find_all, unavailable};
+use super::{MongoStore, lease_due, unavailable};
 
 fn entry(document: &OutboxDoc) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
@@ -34,30 +34,17 @@ impl OutboxStore for MongoStore {
         let lease_until = date(now + lease);
         let now = date(now);
         let due = doc! { "state": "pending", "availableAt": { "$lte": now } };
-        let candidates: Vec<OutboxDoc> = find_all(
+        let won = lease_due(
             &self.outbox,
-            due.clone(),
+            due,
             doc! { "availableAt": 1, "_id": 1 },
             limit,
+            "availableAt",
+            lease_until,
+            |document: &OutboxDoc| &document.id,
         )
         .await?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
-            // Compare-and-set on the entry still being due: of two relays, one wins it.
-            let mut filter = due.clone();
-            filter.insert("_id", &candidate.id);
-            let won = self
-                .outbox
-                .find_one_and_update(
-                    filter,
-                    doc! { "$set": { "availableAt": lease_until }, "$inc": { "attempts": 1 } },
-                )
-                .await
-                .map_err(unavailable)?;
-            if let Some(document) = won {
-                claimed.push(entry(&document)?);
-            }
-        }
+        let mut claimed = won.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(claimed)
     }
